@@ -30,8 +30,13 @@ class ModelData(Protocol):
         """An uncompressed S3 prefix for ``ModelDataSource``; None when ``model_data_url`` is used."""
         ...
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Allow ``grantee`` (the execution role) to read exactly the model data objects."""
+    def read_statements(self) -> list[iam.PolicyStatement]:
+        """Statements that let the execution role read exactly the model data objects.
+
+        Statements, not a ``grant_read(grantee)``: the execution role keeps all of its
+        permissions in one customer-managed policy (the HIPAA/NIST/PCI packs reject inline
+        policies), and CDK grants would add an inline ``DefaultPolicy``.
+        """
         ...
 
 
@@ -70,18 +75,16 @@ class ExistingModelData:
             )
         )
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
+    def read_statements(self) -> list[iam.PolicyStatement]:
         bucket, key = split_s3_uri(self.s3_uri)
-        objects = f"arn:aws:s3:::{bucket}/{key}*" if not self.compressed else f"arn:aws:s3:::{bucket}/{key}"
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects])
-        )
-        if not self.compressed:
+        if self.compressed:
+            return [iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}"])]
+        return [
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}*"]),
             # Listing the prefix is how SageMaker discovers the uncompressed files.
-            grantee.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[f"arn:aws:s3:::{bucket}"],
-                    conditions={"StringLike": {"s3:prefix": [f"{key}*"]}},
-                )
-            )
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:aws:s3:::{bucket}"],
+                conditions={"StringLike": {"s3:prefix": [f"{key}*"]}},
+            ),
+        ]

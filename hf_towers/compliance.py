@@ -1,0 +1,42 @@
+"""Compliance gate: cdk-nag rule packs on the whole app, and narrow acknowledgements.
+
+cdk-nag 3 runs as a CDK policy-validation plugin (``Validations.of(app).add_plugins``):
+``app.synth()`` fails with a report if any finding is not acknowledged.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
+from constructs import IConstruct
+
+PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+
+
+def add_nag_packs(app: App) -> None:
+    """Register the four packs the product promises: AwsSolutions, HIPAA, NIST 800-53 R5, PCI DSS 3.2.1."""
+    validations = Validations.of(app)
+    validations.add_plugins(AwsSolutionsChecks(app))
+    validations.add_plugins(HIPAASecurityChecks(app))
+    validations.add_plugins(NIST80053R5Checks(app))
+    validations.add_plugins(PCIDSS321Checks(app))
+
+
+def acknowledge(construct: IConstruct, reason: str, *rule_ids: str) -> None:
+    """Acknowledge ``rule_ids`` (e.g. ``AwsSolutions-IAM5[Resource::*]``) on ``construct`` only."""
+    if not reason.strip():
+        raise ValueError("an acknowledgement needs a reason")
+    validations = Validations.of(construct)
+    for rule_id in rule_ids:
+        validations.acknowledge(Acknowledgment(id=qualified_rule_id(rule_id), reason=reason))
+
+
+def qualified_rule_id(rule_id: str) -> str:
+    """``HIPAA.Security-S3BucketLoggingEnabled`` -> ``HIPAA.Security::HIPAA.Security-S3...``.
+
+    CDK validation keys acknowledgements by ``<plugin>::<rule>``; the plugin is the pack name.
+    """
+    for pack in PACKS:
+        if rule_id.startswith(f"{pack}-"):
+            return f"{pack}::{rule_id}"
+    raise ValueError(f"{rule_id!r} belongs to none of the packs {PACKS}: check the rule id")

@@ -1,0 +1,98 @@
+"""Load and validate one environment's YAML file into an ``EnvironmentConfig``.
+
+Every problem is reported at once, each line naming the file, the key path, the bad value
+and the fix, e.g. ``config/dev.yaml: towers.vision.instance_type = 'g5.xlarge': must be a
+SageMaker instance type: use an ml.* type such as ml.g5.xlarge``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hf_towers.config.models import EnvironmentConfig
+
+# The fix to suggest, by the last key of the failing path.
+HINTS: Mapping[str, str] = {
+    "instance_type": "must be a SageMaker instance type: use an ml.* type such as ml.g5.xlarge",
+    "initial_instance_count": "must be an integer from 1 to 100",
+    "region": "must be an AWS region code such as us-east-1 or eu-west-1",
+    "account": "must be a 12-digit AWS account id in quotes, e.g. '123456789012', or null",
+    "model_uri": "must be an S3 URI like s3://my-bucket/path/model.tar.gz",
+    "endpoint_name": "must be 1-63 letters, digits or hyphens, starting with a letter or digit",
+    "environment": "must be lowercase letters, digits and hyphens, 2-32 chars, e.g. dev",
+    "project": "must be lowercase letters, digits and hyphens, 2-32 chars, e.g. hf-towers",
+    "towers": "must map tower names (lowercase, e.g. vision) to tower settings; at least one",
+    "removal_policy": "must be retain or destroy",
+    "kind": "must be vision, text or task",
+    "entry_module": "must be a Python file name such as inference.py",
+    "log_retention_days": "must be one of CloudWatch Logs' retention values, e.g. 30, 90, 365",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message lists every problem."""
+
+
+def _format_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _lookup(data: Any, loc: tuple[int | str, ...]) -> tuple[bool, Any]:
+    current = data
+    for part in loc:
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            return False, None
+    return True, current
+
+
+def _describe(source: str, data: Any, error: Mapping[str, Any]) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    # pydantic appends a synthetic key for dict keys it validates; drop it for the path.
+    loc = tuple(part for part in loc if part != "[key]")
+    path = _format_path(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: {path}: unknown key: remove it or check its spelling (see README, 'Configuration')"
+    if kind == "missing":
+        return f"{source}: {path}: required key is missing: add it (see README, 'Configuration')"
+    found, value = _lookup(data, loc)
+    shown = f" = {value!r}" if found else ""
+    named = [str(p) for p in loc if isinstance(p, str)]
+    hint = HINTS.get(named[-1]) if named else None
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if hint and kind in {"string_pattern_mismatch", "int_parsing", "greater_than_equal", "less_than_equal", "enum", "literal_error", "too_short", "string_type", "int_type", "dict_type"}:
+        message = hint
+    return f"{source}: {path}{shown}: {message}"
+
+
+def parse_config(data: Any, source: str) -> EnvironmentConfig:
+    """Validate already-loaded YAML data; ``source`` names it in error messages."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the file must hold a mapping of keys (project, environment, region, towers, ...), not {type(data).__name__}")
+    try:
+        return EnvironmentConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        lines = [_describe(source, data, err) for err in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: Path) -> EnvironmentConfig:
+    """Read ``path`` (YAML) and validate it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file: pass an existing file, e.g. config/default.yaml") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,147 @@
+"""Typed configuration of one deployment environment (one YAML file under ``config/``).
+
+Parsed once in ``app.py``; everything below it receives these frozen models, never raw
+dicts, environment variables or CDK context.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+# Every public commercial, GovCloud and China region as of 2026; "us-east-1", "eu-west-3", ...
+REGION_PATTERN = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d$"
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+ECR_URI_PATTERN = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
+# SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens, not starting with a hyphen.
+ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+S3Uri = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors; models are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class RemovalPolicy(StrEnum):
+    """What happens to stateful resources (key, buckets, generated artifacts) on stack delete."""
+
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+class TowerKind(StrEnum):
+    """``vision``/``text``: a half of a dual encoder with our inference code; ``task``: a plain
+    Hugging Face model served by the toolkit's pipeline (``HF_TASK``), no custom code."""
+
+    VISION = "vision"
+    TEXT = "text"
+    TASK = "task"
+
+
+class Tower(_Strict):
+    """One SageMaker Model (+ EndpointConfig + Endpoint unless ``deploy_endpoint`` is false)."""
+
+    kind: TowerKind
+    model_uri: S3Uri = Field(description="S3 URI of the trained model.tar.gz (seed --model_uri).")
+    model_version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
+        default="1", description="Bumping it replaces Model and EndpointConfig; the Endpoint updates in place."
+    )
+    endpoint_name: Annotated[str, StringConstraints(pattern=ENDPOINT_NAME_PATTERN)] | None = Field(
+        default=None, description="Default: <project>-<environment>-<tower>."
+    )
+    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.g5.8xlarge"
+    initial_instance_count: int = Field(default=1, ge=1, le=100)
+    deploy_endpoint: bool = Field(default=True, description="False: create the Model only (seed --deploy_model_as_endpoint).")
+    code_dir: str | None = Field(
+        default=None, description="Folder (relative to the repo) put into the artifact as code/. Default: model_code/<kind> for vision/text."
+    )
+    entry_module: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.py$")] = Field(
+        default="inference.py", description="SAGEMAKER_PROGRAM: the module in code/ that the toolkit loads."
+    )
+    main_module_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
+        default=None, description="A user architecture module in code/ (seed --main_module_name), passed as MAIN_MODULE_NAME."
+    )
+    hf_task: str | None = Field(default=None, description="HF_TASK for kind=task, e.g. question-answering.")
+    image: str = Field(default="dlc", description="'dlc' (Hugging Face DLC for the versions below) or an ECR image URI (seed --docker_image).")
+    transformers_version: str = "4.51.3"
+    pytorch_version: str = "2.6.0"
+    environment: dict[Annotated[str, StringConstraints(pattern=ENV_KEY_PATTERN)], str] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if value == "dlc" or re.match(ECR_URI_PATTERN, value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither 'dlc' nor an ECR image URI like "
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/repo:tag"
+        )
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Self:
+        if self.kind is TowerKind.TASK:
+            if not self.hf_task:
+                raise ValueError("kind 'task' needs hf_task (e.g. question-answering, text2text-generation)")
+            if self.code_dir is not None or self.main_module_name is not None:
+                raise ValueError("kind 'task' runs the toolkit's pipeline: remove code_dir/main_module_name or use kind vision/text")
+        elif self.hf_task is not None:
+            raise ValueError(f"hf_task is only for kind 'task', not {self.kind.value!r}: remove it")
+        return self
+
+    @property
+    def effective_code_dir(self) -> str | None:
+        """The code folder to package, or None for task models."""
+        if self.kind is TowerKind.TASK:
+            return None
+        return self.code_dir or f"model_code/{self.kind.value}"
+
+
+class Artifacts(_Strict):
+    """The artifact bucket of the environment."""
+
+    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+    access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+
+
+class EnvironmentConfig(_Strict):
+    """One deployment environment: where it goes and which towers it serves."""
+
+    project: Name = "hf-towers"
+    environment: Name = Field(description="dev, staging, prod, ...")
+    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = Field(
+        default=None, description="12-digit AWS account; null synthesizes account-agnostic templates."
+    )
+    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+    protected: bool = Field(default=False, description="Production-like: needs removal_policy retain.")
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = 365
+    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
+    deployer_role_names: list[Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]] = Field(
+        default_factory=list, description="Existing IAM roles that get the deployer policy attached."
+    )
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    towers: dict[Name, Tower] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _protected_retains(self) -> Self:
+        if self.protected and self.removal_policy is not RemovalPolicy.RETAIN:
+            raise ValueError("a protected environment must keep its data: set removal_policy: retain")
+        names = [self.endpoint_name(t) for t in self.towers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"two towers would share the endpoint name(s) {duplicates}: give each a distinct endpoint_name")
+        return self
+
+    def endpoint_name(self, tower: str) -> str:
+        """The tower's endpoint name: configured, or ``<project>-<environment>-<tower>``."""
+        configured = self.towers[tower].endpoint_name
+        return configured or f"{self.project}-{self.environment}-{tower}"[:63]

@@ -1,0 +1,100 @@
+"""A tower's ``EndpointConfig`` (generated name) and ``Endpoint`` (stable logical id)."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from hf_towers.compliance import acknowledge
+
+VARIANT_NAME = "AllTraffic"
+
+# Nitro instance families with local NVMe instance storage: SageMaker encrypts those volumes
+# in hardware and rejects a KmsKeyId on the EndpointConfig ("Instance Store Volumes" in the
+# SageMaker docs). Families ending in "d"/"dn" (m5d, c6id, r5dn...) have it too.
+_INSTANCE_STORE_FAMILIES = frozenset(
+    {"g4dn", "g5", "g6", "g6e", "gr6", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6", "trn1", "trn1n", "trn2"}
+)
+
+
+def supports_volume_kms(instance_type: str) -> bool:
+    """False for instance types whose storage is local NVMe (KmsKeyId would be rejected)."""
+    family = instance_type.split(".")[1]
+    return not (family in _INSTANCE_STORE_FAMILIES or re.search(r"\dd$|d$|dn$", family))
+
+
+class TowerEndpoint(Construct):
+    """EndpointConfig (one variant ``AllTraffic``) + Endpoint named ``endpoint_name``.
+
+    The volume is encrypted with ``key`` where the instance type allows it; on instance-store
+    types the hardware encrypts it and the finding is acknowledged with that reason.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        model_name: str,
+        endpoint_name: str,
+        instance_type: str,
+        initial_instance_count: int,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        volume_kms = supports_volume_kms(instance_type)
+        self.config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT_NAME,
+                    model_name=model_name,
+                    initial_instance_count=initial_instance_count,
+                    instance_type=instance_type,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            kms_key_id=key.key_arn if volume_kms else None,
+        )
+        if not volume_kms:
+            acknowledge(
+                self.config,
+                f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
+                "module; SageMaker rejects a KmsKeyId for such instance types.",
+                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
+            )
+        self.resource = sagemaker.CfnEndpoint(
+            self,
+            "Resource",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+        )
+
+    @property
+    def endpoint_name(self) -> str:
+        """The endpoint's name."""
+        return self.resource.attr_endpoint_name
+
+    @property
+    def endpoint_arn(self) -> str:
+        """The endpoint's ARN (``Ref`` of ``AWS::SageMaker::Endpoint``)."""
+        return self.resource.ref
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` invoke this endpoint (real-time, async and streaming), nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:InvokeEndpoint",
+                "sagemaker:InvokeEndpointAsync",
+                "sagemaker:InvokeEndpointWithResponseStream",
+            ],
+            resource_arns=[self.endpoint_arn],
+        )

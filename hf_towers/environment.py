@@ -1,0 +1,77 @@
+"""Compose one environment's stacks from its config (used by app.py and by pipeline stages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Environment, RemovalPolicy, Tags
+from constructs import Construct
+
+from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.models import RemovalPolicy as ConfigRemovalPolicy
+from hf_towers.constructs.deployer_policy import ENVIRONMENT_TAG
+from hf_towers.stacks.access_stack import AccessStack
+from hf_towers.stacks.artifacts_stack import ArtifactsStack
+from hf_towers.stacks.tower_stack import TowerStack
+
+
+@dataclass(frozen=True)
+class DeployedEnvironment:
+    """The stacks of one environment."""
+
+    artifacts: ArtifactsStack
+    towers: dict[str, TowerStack]
+    access: AccessStack
+
+
+def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
+    """The CDK removal policy for the config's ``removal_policy``."""
+    return RemovalPolicy.RETAIN if config.removal_policy is ConfigRemovalPolicy.RETAIN else RemovalPolicy.DESTROY
+
+
+def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvironment:
+    """Add the artifacts stack, one stack per tower and the access stack for ``config``."""
+    env = Environment(account=config.account, region=config.region)
+    prefix = f"{config.project}-{config.environment}"
+    policy = removal_policy(config)
+    artifacts = ArtifactsStack(
+        scope,
+        f"{prefix}-artifacts",
+        removal_policy=policy,
+        artifacts=config.artifacts,
+        env=env,
+        description=f"{config.project} {config.environment}: KMS key and model artifact buckets (stateful)",
+        termination_protection=config.protected,
+    )
+    towers: dict[str, TowerStack] = {}
+    for name, tower in config.towers.items():
+        towers[name] = TowerStack(
+            scope,
+            f"{prefix}-tower-{name}",
+            tower_name=name,
+            tower=tower,
+            endpoint_name=config.endpoint_name(name),
+            store=artifacts.store,
+            region=config.region,
+            removal_policy=policy,
+            log_retention_days=config.log_retention_days,
+            env=env,
+            description=f"{config.project} {config.environment}: {tower.kind.value} tower '{name}'",
+        )
+    access = AccessStack(
+        scope,
+        f"{prefix}-access",
+        environment=config.environment,
+        artifacts=artifacts,
+        towers=list(towers.values()),
+        endpoint_names=[config.endpoint_name(name) for name, t in config.towers.items() if t.deploy_endpoint],
+        deployer_role_names=config.deployer_role_names,
+        env=env,
+        description=f"{config.project} {config.environment}: deployer policy",
+    )
+    for stack in (artifacts, *towers.values(), access):
+        for key, value in config.tags.items():
+            Tags.of(stack).add(key, value)
+        Tags.of(stack).add(ENVIRONMENT_TAG, config.environment)
+        Tags.of(stack).add("hf-towers:project", config.project)
+    return DeployedEnvironment(artifacts=artifacts, towers=towers, access=access)

@@ -1,0 +1,146 @@
+"""Render stack diffs and risk findings as Markdown for a pull-request comment.
+
+Layout: a title naming the base, a one-line verdict, a "Risky changes" section (a table of
+findings, or a line saying there are none), a summary table with one row per stack, and one
+table per changed stack listing each resource change with the properties that changed
+(create-only ones marked) and the reason for a replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hf_towers.risk.rules import Finding
+from hf_towers.risk.template_diff import ChangeKind, ResourceChange, StackDiff
+
+KIND_LABELS = {
+    ChangeKind.ADDED: "🆕 added",
+    ChangeKind.REMOVED: "🗑️ removed",
+    ChangeKind.MODIFIED: "✏️ modified",
+    ChangeKind.REPLACED: "🔁 **replaced**",
+}
+MAX_PATHS = 8
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    quoted = cell(text).replace("`", "'")
+    return f"`{quoted}`"
+
+
+def _paths(change: ResourceChange) -> str:
+    if change.kind in (ChangeKind.ADDED, ChangeKind.REMOVED):
+        return ""
+    create_only = set(change.create_only_changed)
+    shown: list[str] = []
+    for path in change.changed_paths:
+        short = path.removeprefix("Properties/")
+        marker = (
+            " (create-only)"
+            if any(short == c or short.startswith(c + "/") for c in create_only)
+            else ""
+        )
+        shown.append(_code(short) + marker)
+    extra = len(shown) - MAX_PATHS
+    text = ", ".join(shown[:MAX_PATHS]) + (f" and {extra} more" if extra > 0 else "")
+    if change.kind is ChangeKind.REPLACED and change.replacement_reasons:
+        text += "<br>" + cell("; ".join(change.replacement_reasons))
+    if not change.schema_known:
+        text += "<br>no resource schema: replacement not predicted"
+    return text
+
+
+def _stack_table(diff: StackDiff) -> list[str]:
+    lines = [
+        f"#### `{cell(diff.stack)}` ({diff.status})",
+        "",
+        "| Change | Logical ID | Type | Changed properties |",
+        "| --- | --- | --- | --- |",
+    ]
+    order = [ChangeKind.REPLACED, ChangeKind.REMOVED, ChangeKind.MODIFIED, ChangeKind.ADDED]
+    for change in sorted(diff.changes, key=lambda c: (order.index(c.kind), c.logical_id)):
+        lines.append(
+            f"| {KIND_LABELS[change.kind]} | {_code(change.logical_id)} "
+            f"| {_code(change.resource_type)} | {_paths(change)} |"
+        )
+    return [*lines, ""]
+
+
+def verdict(diffs: Sequence[StackDiff], findings: Sequence[Finding]) -> str:
+    changed = [d for d in diffs if d.changes]
+    if not changed:
+        return "No resource changes."
+    total = sum(len(d.changes) for d in changed)
+    replaced = sum(d.count(ChangeKind.REPLACED) for d in changed)
+    text = f"{total} resource change(s) in {len(changed)} stack(s), {replaced} replacement(s)"
+    if findings:
+        return f"⚠️ {text}; **{len(findings)} risky change(s)** need review."
+    return f"✅ {text}; no risky changes."
+
+
+def render_markdown(
+    diffs: Sequence[StackDiff],
+    findings: Sequence[Finding],
+    base_label: str,
+    head_label: str = "working tree",
+) -> str:
+    """The whole report."""
+    lines = [
+        f"### Offline change report: {cell(base_label)} → {cell(head_label)}",
+        "",
+        verdict(diffs, findings),
+        "",
+        "#### Risky changes",
+        "",
+    ]
+    if findings:
+        lines += ["| Stack | Resource | Type | Rule | Why |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"| {_code(f.stack)} | {_code(f.logical_id)} | {_code(f.resource_type)} "
+            f"| {_code(f.rule)} | {cell(f.message)} |"
+            for f in findings
+        ]
+    else:
+        lines.append("None found.")
+    lines += [
+        "",
+        "#### Summary",
+        "",
+        "| Stack | Status | Added | Removed | Modified | Replaced | Risky |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for diff in diffs:
+        risky = sum(1 for f in findings if f.stack == diff.stack)
+        counts = " | ".join(
+            str(diff.count(kind))
+            for kind in (
+                ChangeKind.ADDED,
+                ChangeKind.REMOVED,
+                ChangeKind.MODIFIED,
+                ChangeKind.REPLACED,
+            )
+        )
+        lines.append(f"| {_code(diff.stack)} | {diff.status} | {counts} | {risky} |")
+    if not diffs:
+        lines.append("| (no stacks) | | | | | | |")
+    lines.append("")
+    for diff in diffs:
+        if diff.changes:
+            lines += _stack_table(diff)
+    lines.append(
+        "<sub>Replacement predicted from CloudFormation resource schemas (create-only "
+        "properties, as shipped with cfn-lint); synthesized without AWS credentials.</sub>"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_error(base_label: str, error: str) -> str:
+    """The report when synthesis failed, so the PR comment says why."""
+    return (
+        f"### Offline change report: {cell(base_label)} → working tree\n\n"
+        f"❌ The report could not be produced:\n\n```\n{error.strip()}\n```\n"
+    )

@@ -1,0 +1,417 @@
+"""Risk rules: small named checks over one ``ResourceChange`` each.
+
+Every rule returns the findings it has for a change (usually none). A finding is something a
+reviewer must look at before merging; ``--fail-on risky`` fails on any. The rules:
+
+* ``stateful-replaced``: a resource that holds data (bucket, key, log group, table, ...) or that
+  has a ``Retain``/``Snapshot`` policy is replaced: the new one starts empty.
+* ``stateful-removed``: such a resource is removed from the template.
+* ``retention-dropped``: ``DeletionPolicy``/``UpdateReplacePolicy`` goes from ``Retain`` or
+  ``Snapshot`` to something that deletes.
+* ``endpoint-replaced``: a SageMaker Endpoint is replaced (new endpoint, callers break while
+  it is created) or removed.
+* ``named-resource-replaced``: the replaced resource has an explicit physical name
+  (``BucketName``, ``EndpointName``, ``RoleName``...): with the name unchanged CloudFormation
+  cannot create the replacement beside the old one and the update fails; with a new name,
+  everything that addresses the old name breaks. Generated names are replaced safely.
+* ``iam-widened``: an IAM policy (``AWS::IAM::Policy``, ``AWS::IAM::ManagedPolicy``, a role's
+  inline ``Policies``, a bucket, key, queue or topic policy) grants new actions, a new ``*`` in
+  ``Action`` or ``Resource``, a new principal, drops a ``Deny``, or a role gets a new managed
+  policy. For a newly added policy only wildcards and public principals are flagged.
+* ``encryption-removed``: an encryption setting (``BucketEncryption``, ``KmsKeyId`` of an
+  EndpointConfig or log group, ...) is removed or turned off.
+* ``kms-key-disabled``: a KMS key is disabled or its rotation is turned off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hf_towers.risk.schemas import PropertyPath, create_only_paths
+from hf_towers.risk.template_diff import (
+    ChangeKind,
+    ResourceChange,
+    StackDiff,
+    canonical,
+    is_missing,
+    value_at,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One risky change: which rule, which resource, and why, in a sentence."""
+
+    rule: str
+    stack: str
+    logical_id: str
+    resource_type: str
+    message: str
+
+
+RuleFunc = Callable[[ResourceChange], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: RuleFunc
+
+    def __call__(self, change: ResourceChange) -> list[Finding]:
+        return [
+            Finding(self.name, change.stack, change.logical_id, change.resource_type, message)
+            for message in self.check(change)
+        ]
+
+
+RULES: list[Rule] = []
+
+
+def rule(name: str) -> Callable[[RuleFunc], Rule]:
+    """Register ``func`` as the rule ``name``."""
+
+    def register(func: RuleFunc) -> Rule:
+        registered = Rule(name, func)
+        RULES.append(registered)
+        return registered
+
+    return register
+
+
+def evaluate(diffs: Sequence[StackDiff], rules: Sequence[Rule] | None = None) -> list[Finding]:
+    """Every finding of every rule over every change, in stack/resource order."""
+    active = RULES if rules is None else rules
+    return [
+        finding
+        for diff in diffs
+        for change in diff.changes
+        for check in active
+        for finding in check(change)
+    ]
+
+
+# --- stateful resources ------------------------------------------------------------------
+
+STATEFUL_TYPES = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::S3Express::DirectoryBucket",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::DynamoDB::Table",
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBCluster",
+        "AWS::EFS::FileSystem",
+        "AWS::EC2::Volume",
+        "AWS::SQS::Queue",
+        "AWS::Kinesis::Stream",
+        "AWS::ECR::Repository",
+        "AWS::SecretsManager::Secret",
+        "AWS::Cognito::UserPool",
+        "AWS::ElastiCache::ReplicationGroup",
+        "AWS::OpenSearchService::Domain",
+        "AWS::Backup::BackupVault",
+        "AWS::SageMaker::Domain",
+        "AWS::SageMaker::FeatureGroup",
+        "AWS::SageMaker::ModelPackageGroup",
+    }
+)
+RETAINING_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
+
+
+def _retained(resource: Mapping[str, Any] | None, attribute: str) -> bool:
+    return resource is not None and resource.get(attribute) in RETAINING_POLICIES
+
+
+def is_stateful(change: ResourceChange) -> bool:
+    """Holds data: a stateful type, or marked to be kept on deletion/replacement."""
+    resource = change.old if change.old is not None else change.new
+    return change.resource_type in STATEFUL_TYPES or any(
+        _retained(resource, attr) for attr in ("DeletionPolicy", "UpdateReplacePolicy")
+    )
+
+
+@rule("stateful-replaced")
+def stateful_replaced(change: ResourceChange) -> Iterator[str]:
+    if change.kind is not ChangeKind.REPLACED or not is_stateful(change):
+        return
+    fate = (
+        "the old one is retained (orphaned), not migrated"
+        if _retained(change.old, "UpdateReplacePolicy")
+        else "the old one and its data are deleted"
+    )
+    why = "; ".join(change.replacement_reasons) or "replacement"
+    yield f"stateful resource is replaced ({why}): the new one starts empty and {fate}"
+
+
+@rule("stateful-removed")
+def stateful_removed(change: ResourceChange) -> Iterator[str]:
+    if change.kind is not ChangeKind.REMOVED or not is_stateful(change):
+        return
+    if _retained(change.old, "DeletionPolicy"):
+        yield "stateful resource is removed from the stack; it is retained but orphaned"
+    else:
+        yield "stateful resource is removed from the stack and deleted with its data"
+
+
+@rule("retention-dropped")
+def retention_dropped(change: ResourceChange) -> Iterator[str]:
+    if change.kind not in (ChangeKind.MODIFIED, ChangeKind.REPLACED):
+        return
+    for attribute in ("DeletionPolicy", "UpdateReplacePolicy"):
+        if _retained(change.old, attribute) and not _retained(change.new, attribute):
+            new_value = (change.new or {}).get(attribute, "Delete (default)")
+            yield f"{attribute} changes from {(change.old or {}).get(attribute)} to {new_value}"
+
+
+# --- endpoints and physical names --------------------------------------------------------
+
+
+@rule("endpoint-replaced")
+def endpoint_replaced(change: ResourceChange) -> Iterator[str]:
+    if change.resource_type != "AWS::SageMaker::Endpoint":
+        return
+    if change.kind is ChangeKind.REPLACED:
+        why = "; ".join(change.replacement_reasons)
+        yield (
+            f"SageMaker endpoint is replaced ({why}): a new endpoint is created and the old one "
+            "deleted; clients of the old endpoint name fail"
+        )
+    elif change.kind is ChangeKind.REMOVED:
+        yield "SageMaker endpoint is removed: inference traffic to it fails"
+
+
+def name_properties(resource_type: str) -> tuple[str, ...]:
+    """Top-level create-only properties that set a physical name (``BucketName``, ...)."""
+    return tuple(
+        path[0]
+        for path in create_only_paths(resource_type)
+        if len(path) == 1 and path[0].endswith("Name") and path[0] != "KeyName"
+    )
+
+
+@rule("named-resource-replaced")
+def named_resource_replaced(change: ResourceChange) -> Iterator[str]:
+    if change.kind is not ChangeKind.REPLACED:
+        return
+    for prop in name_properties(change.resource_type):
+        new_name = change.new_properties.get(prop)
+        if new_name is None:
+            continue
+        old_name = change.old_properties.get(prop)
+        if old_name == new_name:
+            yield (
+                f"replacement of a custom-named resource ({prop}={canonical(new_name)}): "
+                "CloudFormation cannot create the new one while the old one holds the name, "
+                "so the update fails; remove the explicit name or rename it"
+            )
+        else:
+            yield (
+                f"{prop} changes from {canonical(old_name)} to {canonical(new_name)}: the "
+                "resource is replaced and whatever addresses it by the old name breaks"
+            )
+
+
+# --- IAM -----------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or is_missing(value):
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def policy_documents(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(where, document) of every permission policy in a resource's properties."""
+    if resource_type in (
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::RolePolicy",
+        "AWS::IAM::UserPolicy",
+        "AWS::IAM::GroupPolicy",
+        "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+    ):
+        return [("PolicyDocument", props.get("PolicyDocument"))]
+    if resource_type in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
+        docs = [
+            (f"Policies/{policy.get('PolicyName', index)}", policy.get("PolicyDocument"))
+            for index, policy in enumerate(_as_list(props.get("Policies")))
+            if isinstance(policy, Mapping)
+        ]
+        if "AssumeRolePolicyDocument" in props:
+            docs.append(("AssumeRolePolicyDocument", props["AssumeRolePolicyDocument"]))
+        return docs
+    if resource_type == "AWS::KMS::Key":
+        return [("KeyPolicy", props.get("KeyPolicy"))]
+    return []
+
+
+@dataclass
+class Grants:
+    """What the Allow statements of a resource's policies grant, as comparable texts."""
+
+    actions: set[str]
+    resources: set[str]
+    principals: set[str]
+    denies: set[str]
+
+    @property
+    def wildcard_actions(self) -> set[str]:
+        return {action for action in self.actions if "*" in action}
+
+
+def _principals(principal: Any) -> Iterator[str]:
+    if isinstance(principal, Mapping) and not (len(principal) == 1 and "Ref" in principal):
+        for kind, values in principal.items():
+            for value in _as_list(values):
+                yield f"{kind}:{value if isinstance(value, str) else canonical(value)}"
+    elif principal is not None:
+        yield principal if isinstance(principal, str) else canonical(principal)
+
+
+def grants(resource_type: str, props: Mapping[str, Any]) -> Grants:
+    result = Grants(set(), set(), set(), set())
+    for _, document in policy_documents(resource_type, props):
+        if not isinstance(document, Mapping):
+            continue
+        for statement in _as_list(document.get("Statement")):
+            if not isinstance(statement, Mapping):
+                continue
+            if statement.get("Effect") == "Deny":
+                result.denies.add(canonical(statement))
+                continue
+            for action in _as_list(statement.get("Action")):
+                result.actions.add(action.lower() if isinstance(action, str) else canonical(action))
+            if "NotAction" in statement:
+                result.actions.add(f"NotAction {canonical(statement['NotAction'])} (*)")
+            for resource in _as_list(statement.get("Resource")):
+                result.resources.add(resource if isinstance(resource, str) else canonical(resource))
+            if "NotResource" in statement:
+                result.resources.add("*")
+            for key in ("Principal", "NotPrincipal"):
+                if key in statement:
+                    result.principals.update(_principals(statement[key]))
+    return result
+
+
+def _brief(items: Iterable[str], limit: int = 6) -> str:
+    ordered = sorted(items)
+    shown = ", ".join(f"`{item}`" for item in ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+def _public(principals: set[str]) -> set[str]:
+    return {p for p in principals if p in ("*", "AWS:*")}
+
+
+@rule("iam-widened")
+def iam_widened(change: ResourceChange) -> Iterator[str]:
+    if change.kind is ChangeKind.REMOVED:
+        return
+    new = grants(change.resource_type, change.new_properties)
+    if change.kind is ChangeKind.ADDED:
+        if new.wildcard_actions:
+            yield f"new policy grants wildcard actions {_brief(new.wildcard_actions)}"
+        if "*" in new.resources:
+            yield "new policy grants on `Resource: *`"
+        if _public(new.principals):
+            yield "new policy allows any principal (`*`)"
+        return
+    old = grants(change.resource_type, change.old_properties)
+    if added_wildcards := new.wildcard_actions - old.wildcard_actions:
+        yield f"adds wildcard actions {_brief(added_wildcards)}"
+    if added_actions := new.actions - old.actions - added_wildcards:
+        yield f"grants new actions {_brief(added_actions)}"
+    if "*" in new.resources and "*" not in old.resources:
+        yield "adds `Resource: *`"
+    if added_principals := new.principals - old.principals:
+        yield f"allows new principals {_brief(added_principals)}"
+    if dropped_denies := old.denies - new.denies:
+        yield f"removes {len(dropped_denies)} Deny statement(s)"
+    if change.resource_type in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
+        before = {
+            canonical(arn) for arn in _as_list(change.old_properties.get("ManagedPolicyArns"))
+        }
+        after = {canonical(arn) for arn in _as_list(change.new_properties.get("ManagedPolicyArns"))}
+        if after - before:
+            yield f"attaches new managed policies {_brief(after - before)}"
+
+
+# --- encryption -----------------------------------------------------------------------------
+
+ENCRYPTION_SETTINGS: dict[str, tuple[PropertyPath, ...]] = {
+    "AWS::S3::Bucket": (
+        ("BucketEncryption",),
+        (
+            "BucketEncryption",
+            "ServerSideEncryptionConfiguration",
+            "*",
+            "ServerSideEncryptionByDefault",
+            "KMSMasterKeyID",
+        ),
+    ),
+    "AWS::SageMaker::EndpointConfig": (
+        ("KmsKeyId",),
+        ("DataCaptureConfig", "KmsKeyId"),
+        ("AsyncInferenceConfig", "OutputConfig", "KmsKeyId"),
+    ),
+    "AWS::SageMaker::NotebookInstance": (("KmsKeyId",),),
+    "AWS::Logs::LogGroup": (("KmsKeyId",),),
+    "AWS::SNS::Topic": (("KmsMasterKeyId",),),
+    "AWS::SQS::Queue": (("KmsMasterKeyId",), ("SqsManagedSseEnabled",)),
+    "AWS::DynamoDB::Table": (
+        ("SSESpecification", "SSEEnabled"),
+        ("SSESpecification", "KMSMasterKeyId"),
+    ),
+    "AWS::EC2::Volume": (("Encrypted",), ("KmsKeyId",)),
+    "AWS::RDS::DBInstance": (("StorageEncrypted",), ("KmsKeyId",)),
+    "AWS::RDS::DBCluster": (("StorageEncrypted",), ("KmsKeyId",)),
+    "AWS::EFS::FileSystem": (("Encrypted",), ("KmsKeyId",)),
+    "AWS::Kinesis::Stream": (("StreamEncryption",),),
+    "AWS::SecretsManager::Secret": (("KmsKeyId",),),
+    "AWS::ECR::Repository": (("EncryptionConfiguration",),),
+}
+
+
+def _set(value: Any) -> bool:
+    """A present, enabling value: not absent, not ``false``; for ``*`` paths, any item set."""
+    if isinstance(value, list):
+        return any(_set(item) for item in value)
+    return not is_missing(value) and value is not False and value != "false"
+
+
+@rule("encryption-removed")
+def encryption_removed(change: ResourceChange) -> Iterator[str]:
+    if change.kind not in (ChangeKind.MODIFIED, ChangeKind.REPLACED):
+        return
+    for path in ENCRYPTION_SETTINGS.get(change.resource_type, ()):
+        before = value_at(change.old_properties, path)
+        after = value_at(change.new_properties, path)
+        if _set(before) and not _set(after):
+            where = "/".join(path)
+            yield f"encryption setting {where} is removed or turned off (was {canonical(before)})"
+
+
+@rule("kms-key-disabled")
+def kms_key_disabled(change: ResourceChange) -> Iterator[str]:
+    if change.resource_type != "AWS::KMS::Key" or change.kind not in (
+        ChangeKind.MODIFIED,
+        ChangeKind.REPLACED,
+    ):
+        return
+    old, new = change.old_properties, change.new_properties
+    if old.get("Enabled", True) not in (False, "false") and new.get("Enabled", True) in (
+        False,
+        "false",
+    ):
+        yield "KMS key is disabled: everything encrypted with it becomes unreadable"
+    if old.get("EnableKeyRotation") in (True, "true") and new.get("EnableKeyRotation") not in (
+        True,
+        "true",
+    ):
+        yield "automatic rotation of the KMS key is turned off"

@@ -1,0 +1,42 @@
+"""Stateful stack of an environment: the KMS key and the artifact buckets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy, Stack
+from constructs import Construct
+
+from hf_towers.config.models import Artifacts
+from hf_towers.constructs.artifact_store import ArtifactStore
+
+
+class ArtifactsStack(Stack):
+    """Holds what must survive redeploys; its logical ids are pinned by tests."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        removal_policy: RemovalPolicy,
+        artifacts: Artifacts,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.store = ArtifactStore(
+            self,
+            "Store",
+            removal_policy=removal_policy,
+            noncurrent_version_expiration_days=artifacts.noncurrent_version_expiration_days,
+            access_log_expiration_days=artifacts.access_log_expiration_days,
+        )
+
+    @property
+    def bucket_arn_export_name(self) -> str:
+        """Explicit export name of the bucket ARN (stable, so cdk-nag findings on it are too)."""
+        return f"{self.stack_name}:ArtifactBucketArn"
+
+    def import_bucket_arn(self) -> str:
+        """Export the bucket ARN under ``bucket_arn_export_name``; the ``Fn::ImportValue`` for it."""
+        return self.export_value(self.store.bucket.bucket_arn, name=self.bucket_arn_export_name)

@@ -1,0 +1,156 @@
+"""Text tower of a dual encoder, served by the SageMaker Hugging Face inference container.
+
+This folder is the model artifact's ``code/`` directory as it is: the container puts it on
+``sys.path``, imports this module and calls ``model_fn`` once, then ``input_fn``, ``predict_fn``
+and ``output_fn`` per request. It needs nothing the container lacks (torch, transformers, numpy
+and the toolkit are there), and nothing outside this folder.
+
+Requests (``Content-Type``)
+    ``application/json``: ``{"inputs": "a query"}`` or ``{"inputs": ["a query", ...]}``.
+    ``text/plain``: one text, UTF-8.
+Responses (``Accept``)
+    ``application/json`` (default): ``{"embeddings": [[...], ...], "truncated": [false, ...]}``,
+    one L2-normalised row per text in request order; ``truncated[i]`` is true when text ``i``
+    was longer than the model's window and only its beginning was embedded.
+    ``application/x-npy``: the rows as one float32 array of shape ``(n, dim)`` (no flags).
+
+Environment
+    ``MAX_BATCH_SIZE``: most texts one request may carry; they share one forward pass (32).
+    ``MAIN_MODULE_NAME``: a module importable from ``code/`` that replaces the default CLIP tower
+    by defining ``load_text_tower(model_dir, device, dtype)`` (returns any model object) and
+    ``embed_texts(model, texts)`` (a list of non-empty ``str`` in; out an ``(n, dim)`` tensor and
+    a list of n bools, true where a text was truncated; no normalisation needed). Unset: this
+    module's CLIP implementation.
+    ``TORCH_DTYPE``: ``auto`` (float16 on GPU, float32 on CPU), ``float32``, ``float16`` or
+    ``bfloat16``; set ``float32`` for a model that is not stable in half precision.
+
+A bad request raises ``BadRequest``; the toolkit's ``handle`` answers every exception from these
+functions with HTTP 400 and ``str(exception)`` as the message, and the worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from sagemaker_huggingface_inference_toolkit.decoder_encoder import encode
+from transformers import CLIPTextModelWithProjection
+from transformers.models.auto.tokenization_auto import AutoTokenizer
+
+MAX_BATCH_SIZE = int(os.environ.get("MAX_BATCH_SIZE", "32"))
+if MAX_BATCH_SIZE < 1:
+    raise ValueError(f"MAX_BATCH_SIZE must be at least 1, not {MAX_BATCH_SIZE}")
+ANSWERS = {"application/json": "json", "*/*": "json", "application/*": "json"}
+ANSWERS["application/x-npy"] = "npy"
+
+Embedder = Callable[[Any, list[str]], tuple[torch.Tensor, Sequence[bool]]]
+
+
+class BadRequest(ValueError):
+    """The request is at fault: answered with HTTP 400 and this message."""
+
+
+class Tower(NamedTuple):
+    """What ``model_fn`` hands the other handlers: the loaded model and how to run it."""
+
+    model: Any
+    embed: Embedder
+
+
+def load_text_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """Default tower: CLIP's text transformer and text projection, read from safetensors.
+
+    A full ``CLIPModel`` checkpoint works as it is; the vision tower's weights are never kept.
+    The window is the shorter of the position table and the tokenizer's ``model_max_length``.
+    """
+    clip = CLIPTextModelWithProjection.from_pretrained(
+        model_dir, torch_dtype=dtype, use_safetensors=True
+    ).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    window = min(clip.config.max_position_embeddings, tokenizer.model_max_length)
+    return clip.eval(), tokenizer, window
+
+
+def embed_texts(model: Any, texts: list[str]) -> tuple[torch.Tensor, list[bool]]:
+    """Text embeddings of the default CLIP tower (one padded batch) and the truncation flags."""
+    clip, tokenizer, window = model
+    lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=window, return_tensors="pt")
+    text_embeds: torch.Tensor = clip(**batch.to(clip.device)).text_embeds
+    return text_embeds, [length > window for length in lengths]
+
+
+def model_fn(model_dir: str) -> Tower:
+    """Load the tower once per worker, on the GPU (half precision unless told) or the CPU."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    wanted = os.environ.get("TORCH_DTYPE", "auto")
+    if wanted == "auto":
+        wanted = "float16" if device.type == "cuda" else "float32"
+    if wanted not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"TORCH_DTYPE must be auto, float32, float16 or bfloat16, not {wanted}")
+    name = os.environ.get("MAIN_MODULE_NAME", "").strip().removesuffix(".py")
+    module = importlib.import_module(name) if name else sys.modules[__name__]
+    if not callable(getattr(module, "load_text_tower", None)) or not callable(
+        getattr(module, "embed_texts", None)
+    ):
+        raise TypeError(f"{module.__name__} must define load_text_tower() and embed_texts()")
+    model = module.load_text_tower(model_dir, device, getattr(torch, wanted))
+    return Tower(model, module.embed_texts)
+
+
+def _texts(request: Any) -> list[str]:
+    """``{"inputs": str | [str, ...]}`` -> the texts, checked."""
+    inputs = request.get("inputs") if isinstance(request, dict) else None
+    if inputs is None:
+        raise BadRequest('expected a JSON object {"inputs": <text or list of texts>}')
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(texts, list) or any(not isinstance(text, str) for text in texts):
+        raise BadRequest('"inputs" must be a string or a list of strings')
+    return texts
+
+
+def input_fn(input_data: str | bytes | bytearray, content_type: str | None) -> list[str]:
+    """Decode the request into texts (between 1 and ``MAX_BATCH_SIZE``, none blank)."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type not in ("application/json", "text/plain"):
+        raise BadRequest(
+            f"unsupported Content-Type {content_type!r}: send application/json or text/plain"
+        )
+    try:
+        body = input_data if isinstance(input_data, str) else bytes(input_data).decode("utf-8")
+        texts = [body] if media_type == "text/plain" else _texts(json.loads(body))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"the body is not valid {media_type}: {error}") from error
+    if len(texts) > MAX_BATCH_SIZE or not texts:
+        raise BadRequest(f"a request carries 1 to {MAX_BATCH_SIZE} texts, not {len(texts)}")
+    blank = [index for index, text in enumerate(texts) if not text.strip()]
+    if blank:
+        raise BadRequest(f"empty text at position(s) {blank}")
+    return texts
+
+
+def predict_fn(texts: list[str], tower: Tower) -> dict[str, Any]:
+    """Embed every text in one forward pass; rows come back float32 and L2-normalised."""
+    with torch.inference_mode():
+        vectors, truncated = tower.embed(tower.model, texts)
+        rows = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
+    return {"embeddings": rows, "truncated": [bool(flag) for flag in truncated]}
+
+
+def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:
+    """Serialise per ``Accept``: JSON (the default, with the flags) or NPY of the rows alone."""
+    kinds = [ANSWERS.get(part.split(";")[0].strip().lower()) for part in accept.split(",")]
+    kind = next((kind for kind in kinds if kind), None)
+    if kind is None:
+        wanted = "application/json or application/x-npy"
+        raise BadRequest(f"unsupported Accept {accept!r}: ask for {wanted}")
+    if kind == "npy":
+        array: bytes = encode(prediction["embeddings"], "application/x-npy")
+        return array
+    document: str = encode(prediction, "application/json")
+    return document

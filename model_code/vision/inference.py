@@ -1,0 +1,155 @@
+"""Vision tower of a dual encoder, served by the SageMaker Hugging Face inference container.
+
+This folder is the model artifact's ``code/`` directory as it is: the container puts it on
+``sys.path``, imports this module and calls ``model_fn`` once, then ``input_fn``, ``predict_fn``
+and ``output_fn`` per request. It needs nothing the container lacks (torch, transformers, Pillow,
+numpy and the toolkit are there), and nothing outside this folder.
+
+Requests (``Content-Type``)
+    ``image/jpeg``, ``image/png``, ``image/webp``: one image, raw bytes.
+    ``application/json``: ``{"inputs": "<base64>"}`` or ``{"inputs": ["<base64>", ...]}``.
+Responses (``Accept``)
+    ``application/json`` (default): ``{"embeddings": [[...], ...]}``, one L2-normalised row
+    per image, in request order.
+    ``application/x-npy``: the same rows as one float32 array of shape ``(n, dim)``.
+
+Environment
+    ``MAX_BATCH_SIZE``: most images one request may carry; they share one forward pass (32).
+    ``MAIN_MODULE_NAME``: a module importable from ``code/`` that replaces the default CLIP tower
+    by defining ``load_vision_tower(model_dir, device, dtype)`` (returns any model object) and
+    ``embed_images(model, images)`` (a list of RGB ``PIL.Image.Image`` in, an ``(n, dim)``
+    tensor out; no normalisation needed). Unset: this module's CLIP implementation.
+    ``TORCH_DTYPE``: ``auto`` (float16 on GPU, float32 on CPU), ``float32``, ``float16`` or
+    ``bfloat16``; set ``float32`` for a model that is not stable in half precision.
+
+A bad request raises ``BadRequest``; the toolkit's ``handle`` answers every exception from these
+functions with HTTP 400 and ``str(exception)`` as the message, and the worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import io
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from sagemaker_huggingface_inference_toolkit.decoder_encoder import encode
+from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+JSON, NPY = "application/json", "application/x-npy"
+IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+MAX_BATCH_SIZE = int(os.environ.get("MAX_BATCH_SIZE", "32"))
+if MAX_BATCH_SIZE < 1:
+    raise ValueError(f"MAX_BATCH_SIZE must be at least 1, not {MAX_BATCH_SIZE}")
+
+
+class BadRequest(ValueError):
+    """The request is at fault: answered with HTTP 400 and this message."""
+
+
+@dataclass(frozen=True)
+class Tower:
+    """What ``model_fn`` hands the other handlers: the loaded model and how to run it."""
+
+    model: Any
+    embed: Callable[[Any, list[Image.Image]], torch.Tensor]
+
+
+def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """Default tower: CLIP's vision transformer and visual projection, read from safetensors.
+
+    A full ``CLIPModel`` checkpoint works as it is; the text tower's weights are never kept.
+    """
+    model = CLIPVisionModelWithProjection.from_pretrained(
+        model_dir, torch_dtype=dtype, use_safetensors=True
+    )
+    return model.to(device).eval(), CLIPImageProcessor.from_pretrained(model_dir)
+
+
+def embed_images(model: Any, images: list[Image.Image]) -> torch.Tensor:
+    """Image embeddings of the default CLIP tower, one forward pass for the whole list."""
+    clip, processor = model
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    image_embeds: torch.Tensor = clip(pixel_values=pixels.to(clip.device, clip.dtype)).image_embeds
+    return image_embeds
+
+
+def model_fn(model_dir: str) -> Tower:
+    """Load the tower once per worker, on the GPU in half precision when there is one."""
+    name = os.environ.get("MAIN_MODULE_NAME", "").strip().removesuffix(".py")
+    module = importlib.import_module(name) if name else sys.modules[__name__]
+    load, embed = getattr(module, "load_vision_tower", None), getattr(module, "embed_images", None)
+    if not (callable(load) and callable(embed)):
+        raise TypeError(f"{module.__name__} must define load_vision_tower() and embed_images()")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    dtypes["auto"] = dtypes["float16" if device.type == "cuda" else "float32"]
+    return Tower(load(model_dir, device, dtypes[os.environ.get("TORCH_DTYPE", "auto")]), embed)
+
+
+def _image(data: bytes, where: str) -> Image.Image:
+    if not data:
+        raise BadRequest(f"{where} is empty")
+    try:
+        with Image.open(io.BytesIO(data), formats=tuple(IMAGE_TYPES.values())) as image:
+            rgb: Image.Image = image.convert("RGB")
+            return rgb
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        detail = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
+        raise BadRequest(f"{where} is not a decodable JPEG, PNG or WebP image{detail}") from error
+
+
+def _decode_base64(item: object, where: str) -> Image.Image:
+    if not isinstance(item, str):
+        raise BadRequest(f"{where} must be a base64 string, not {type(item).__name__}")
+    try:
+        return _image(base64.b64decode(item, validate=True), where)
+    except binascii.Error as error:
+        raise BadRequest(f"{where} is not valid base64: {error}") from error
+
+
+def input_fn(input_data: str | bytes | bytearray, content_type: str | None) -> list[Image.Image]:
+    """Decode the request into RGB images (at most ``MAX_BATCH_SIZE``)."""
+    body = input_data.encode() if isinstance(input_data, str) else bytes(input_data)
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type in IMAGE_TYPES:
+        return [_image(body, "the request body")]
+    if media_type != JSON:
+        allowed = ", ".join([*IMAGE_TYPES, JSON])
+        raise BadRequest(f"unsupported Content-Type {content_type!r}: send one of {allowed}")
+    try:
+        inputs = json.loads(body)["inputs"]
+    except (ValueError, TypeError, KeyError) as error:  # JSONDecodeError is a ValueError
+        raise BadRequest(f'malformed JSON, expected {{"inputs": ...}}: {error!r}') from error
+    items = inputs if isinstance(inputs, list) else [inputs]
+    if not 0 < len(items) <= MAX_BATCH_SIZE:
+        raise BadRequest(f"a request carries 1 to {MAX_BATCH_SIZE} images, not {len(items)}")
+    return [_decode_base64(item, f"inputs[{index}]") for index, item in enumerate(items)]
+
+
+def predict_fn(images: list[Image.Image], tower: Tower) -> dict[str, np.ndarray[Any, Any]]:
+    """Embed every image in one forward pass; rows come back float32 and L2-normalised."""
+    with torch.inference_mode():
+        vectors = tower.embed(tower.model, images).float()
+    return {"embeddings": torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()}
+
+
+def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:
+    """Serialise per ``Accept``: JSON (the default) or NPY of the embeddings alone."""
+    for media_type in (part.split(";")[0].strip().lower() for part in accept.split(",")):
+        if media_type in (JSON, NPY, "*/*", "application/*"):
+            chosen = NPY if media_type == NPY else JSON
+            body: bytes | str = encode(
+                prediction["embeddings"] if chosen == NPY else prediction, chosen
+            )
+            return body
+    raise BadRequest(f"unsupported Accept {accept!r}: this endpoint answers {JSON} or {NPY}")
