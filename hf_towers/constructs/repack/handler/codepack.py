@@ -12,6 +12,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
+from typing import Literal
 
 from .errors import StreamError
 from .validate import CODE_DIR, normalize
@@ -43,12 +44,16 @@ class CodeBundle:
         return h.hexdigest()
 
     def directories(self) -> list[str]:
-        dirs = {"/".join(f.path.split("/")[:i]) for f in self.files for i in range(1, f.path.count("/") + 1)}
+        dirs = {
+            "/".join(f.path.split("/")[:i])
+            for f in self.files
+            for i in range(1, f.path.count("/") + 1)
+        }
         return sorted(dirs)
 
 
 def load_zip(data: bytes, *, entry_module: str) -> CodeBundle:
-    """Read a zip of the code directory; require ``entry_module`` at its top. Raises ``StreamError``."""
+    """Read a zip of the code directory; ``entry_module`` must be at its top (``StreamError``)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -88,13 +93,18 @@ def _padded(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 512)
 
 
-def tar_entries(bundle: CodeBundle, *, fmt: int = tarfile.GNU_FORMAT) -> bytes:
+def tar_entries(bundle: CodeBundle, *, fmt: Literal[0, 1, 2] = tarfile.GNU_FORMAT) -> bytes:
     """``code/`` directory entries and files, WITHOUT an end-of-archive marker."""
     out = [_info(CODE_DIR + "/", kind=tarfile.DIRTYPE, mode=0o755).tobuf(tarfile.USTAR_FORMAT)]
     for d in bundle.directories():
         out.append(_info(f"{CODE_DIR}/{d}/", kind=tarfile.DIRTYPE, mode=0o755).tobuf(fmt, "utf-8"))
     for f in bundle.files:
-        info = _info(f"{CODE_DIR}/{f.path}", kind=tarfile.REGTYPE, size=len(f.data), mode=0o755 if f.executable else 0o644)
+        info = _info(
+            f"{CODE_DIR}/{f.path}",
+            kind=tarfile.REGTYPE,
+            size=len(f.data),
+            mode=0o755 if f.executable else 0o644,
+        )
         out.append(info.tobuf(fmt, "utf-8"))
         out.append(_padded(f.data))
     return b"".join(out)

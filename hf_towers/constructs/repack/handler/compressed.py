@@ -53,16 +53,18 @@ def validated_members(job: Job, chunks: Iterable[bytes]) -> Iterator[Member | by
 def scan_source(s3: S3Client, job: Job, *, stop_at_code: bool) -> bool:
     """Read the source once, validating it; return whether it has ``code/`` entries."""
     chunks = read_chunks(s3, job.source_bucket, job.source_key, etag=job.source_etag)
+    found = False
     try:
         for event in validated_members(job, chunks):
             if isinstance(event, Member) and in_code_dir(normalize(event.name)):
+                found = True
                 if stop_at_code:
-                    return True
+                    break
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    return False
+    return found
 
 
 def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
@@ -102,7 +104,13 @@ def _fast(s3: S3Client, job: Job, upload: Multipart, seconds_left: Clock) -> boo
             while todo and len(running) < COPY_WORKERS and seconds_left() > MARGIN:
                 n, first, last = todo.pop(0)
                 future = pool.submit(
-                    upload.copy, n, job.source_bucket, job.source_key, first, last, etag=job.source_etag
+                    upload.copy,
+                    n,
+                    job.source_bucket,
+                    job.source_key,
+                    first,
+                    last,
+                    etag=job.source_etag,
                 )
                 running[future] = n
             if not running:

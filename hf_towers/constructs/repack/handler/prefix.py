@@ -30,7 +30,7 @@ def listing_digest(objects: list[dict[str, Any]], prefix: str) -> str:
     """ETag-like digest of a prefix: keys, sizes and ETags of every object under it."""
     h = hashlib.sha256()
     for obj in sorted(objects, key=lambda o: str(o["Key"])):
-        h.update(f"{obj['Key'][len(prefix):]}\0{obj['Size']}\0{obj['ETag']}\n".encode())
+        h.update(f"{obj['Key'][len(prefix) :]}\0{obj['Size']}\0{obj['ETag']}\n".encode())
     return h.hexdigest()
 
 
@@ -59,7 +59,12 @@ def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
     if not finished:
         return False
     for f in job.code.files:
-        s3.put_object(Bucket=job.out_bucket, Key=f"{job.out_key}code/{f.path}", Body=f.data, **sse(job.kms_key))
+        s3.put_object(
+            Bucket=job.out_bucket,
+            Key=f"{job.out_key}code/{f.path}",
+            Body=f.data,
+            **sse(job.kms_key),
+        )
     s3.put_object(Bucket=job.out_bucket, Key=done_key(job), Body=b"", **sse(job.kms_key))
     return True
 
@@ -104,7 +109,6 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
     scan_source(s3, job, stop_at_code=False)
     files: dict[str, int] = {}
     links: list[tuple[str, str]] = []
-    member: Member | None = None
     writer: _FileWriter | None = None
     chunks = read_chunks(s3, job.source_bucket, job.source_key, etag=job.source_etag)
     try:
@@ -113,7 +117,6 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
                 if writer is not None:
                     writer.close()
                     writer = None
-                member = event
                 path = normalize(event.name)
                 if in_code_dir(path) or not path:
                     continue
@@ -141,7 +144,9 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
             writer.abort()
     for path, target in links:
         if target not in files:
-            raise RepackError(job.source_uri, f"link {path!r} -> {target!r} is not a regular file of the archive")
+            raise RepackError(
+                job.source_uri, f"link {path!r} -> {target!r} is not a regular file of the archive"
+            )
         if present.get(job.out_key + path) != files[target]:
             s3.copy_object(
                 Bucket=job.out_bucket,
@@ -149,7 +154,6 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
                 CopySource={"Bucket": job.out_bucket, "Key": job.out_key + target},
                 **sse(job.kms_key),
             )
-    del member
     return True
 
 
@@ -169,14 +173,21 @@ class _FileWriter:
         self.remaining -= take
         if len(self.buf) >= self.job.part_size and self.remaining > 0:
             if self.upload is None:
-                self.upload = Multipart.create(self.s3, self.job.out_bucket, self.key, kms_key=self.job.kms_key)
+                self.upload = Multipart.create(
+                    self.s3, self.job.out_bucket, self.key, kms_key=self.job.kms_key
+                )
             n = len(self.parts) + 1
             self.parts[n] = self.upload.upload(n, bytes(self.buf))
             self.buf.clear()
 
     def close(self) -> None:
         if self.upload is None:
-            self.s3.put_object(Bucket=self.job.out_bucket, Key=self.key, Body=bytes(self.buf), **sse(self.job.kms_key))
+            self.s3.put_object(
+                Bucket=self.job.out_bucket,
+                Key=self.key,
+                Body=bytes(self.buf),
+                **sse(self.job.kms_key),
+            )
         else:
             n = len(self.parts) + 1
             self.parts[n] = self.upload.upload(n, bytes(self.buf))

@@ -9,7 +9,7 @@ from __future__ import annotations
 # Resource properties.
 SOURCE_BUCKET = "SourceBucket"
 SOURCE_KEY = "SourceKey"
-"""Key of a ``.tar.gz`` object, or a prefix ending in ``/`` (uncompressed source, ``Compressed=false``)."""
+"""Key of a ``.tar.gz`` object, or a prefix ending in ``/`` (only with ``Compressed=false``)."""
 CODE_BUCKET = "CodeBucket"
 CODE_KEY = "CodeKey"
 """Zip of the tower's code directory (a CDK asset)."""

@@ -22,7 +22,8 @@ S3Client = Any
 def client() -> S3Client:
     """An S3 client with a connection pool sized for parallel part copies."""
     return boto3.client(
-        "s3", config=Config(max_pool_connections=32, retries={"max_attempts": 8, "mode": "adaptive"})
+        "s3",
+        config=Config(max_pool_connections=32, retries={"max_attempts": 8, "mode": "adaptive"}),
     )
 
 
@@ -156,7 +157,9 @@ class Multipart:
 
     def abort(self) -> None:
         try:
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
         except ClientError as exc:
             if error_code(exc) not in ("NoSuchUpload", "404"):
                 raise

@@ -134,7 +134,9 @@ def _header(block: bytes, offset: int) -> tarfile.TarInfo:
         raise StreamError(f"corrupt tar header at offset {offset} ({exc})") from exc
 
 
-def scan(chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED) -> Iterator[Member | bytes | End]:
+def scan(
+    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED
+) -> Iterator[Member | bytes | End]:
     """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``."""
     blocks = _Blocks(chunks)
     if blocks.at_eof():
@@ -164,7 +166,9 @@ def scan(chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED) -> Iterat
             kind = info.type
             if kind in EXTENDED:
                 if info.size > max_extended:
-                    raise StreamError(f"extended header too large ({info.size} bytes) at offset {start}")
+                    raise StreamError(
+                        f"extended header too large ({info.size} bytes) at offset {start}"
+                    )
                 data = blocks.read(_padded(info.size), "an extended header")
                 raw.append(data)
                 payload = data[: info.size]
@@ -177,7 +181,9 @@ def scan(chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED) -> Iterat
                 else:
                     bad = {"path", "linkpath", "size"} & parse_pax(payload).keys()
                     if bad:
-                        raise StreamError(f"unsupported global PAX header keys {sorted(bad)} at offset {start}")
+                        raise StreamError(
+                            f"unsupported global PAX header keys {sorted(bad)} at offset {start}"
+                        )
                 continue
             break
         if any(k.startswith("GNU.sparse") for k in pax) or kind == tarfile.GNUTYPE_SPARSE:

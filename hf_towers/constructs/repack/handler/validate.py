@@ -9,7 +9,11 @@ from .errors import StreamError
 from .tarscan import REGULAR, Member
 
 CODE_DIR = "code"
-DEVICE_TYPES = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "fifo"}
+DEVICE_TYPES = {
+    tarfile.CHRTYPE: "character device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "fifo",
+}
 ALLOWED = (*REGULAR, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
 
 
@@ -69,7 +73,9 @@ class Validator:
         elif member.type == tarfile.LNKTYPE:
             target = member.linkname
             if target.startswith("/") or ".." in target.split("/"):
-                raise StreamError(f"{where} is a hard link pointing outside the archive ({target!r})")
+                raise StreamError(
+                    f"{where} is a hard link pointing outside the archive ({target!r})"
+                )
             if normalize(target) not in self.seen:
                 raise StreamError(f"{where} is a hard link to {target!r}, not an earlier entry")
         if member.type in REGULAR:

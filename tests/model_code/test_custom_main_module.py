@@ -1,0 +1,136 @@
+"""MAIN_MODULE_NAME: a user's own architecture behind the same handlers; loader settings."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A user's module: reads its own weights file, embeds images by mean colour and texts by length.
+TOY_MODULE = '''
+import json
+from pathlib import Path
+
+import torch
+
+
+def load_vision_tower(model_dir, device, dtype):
+    weights = json.loads((Path(model_dir) / "toy.json").read_text())["vision"]
+    return torch.tensor(weights, dtype=dtype, device=device)
+
+
+def embed_images(model, images):
+    means = torch.tensor([[sum(image.getpixel((0, 0))) / 765.0, 1.0] for image in images])
+    return means.to(model.dtype) @ model
+
+
+def load_text_tower(model_dir, device, dtype):
+    return json.loads((Path(model_dir) / "toy.json").read_text())["window"]
+
+
+def embed_texts(model, texts):
+    rows = torch.tensor([[float(min(len(t), model)), 1.0, 0.0] for t in texts])
+    return rows, [len(t) > model for t in texts]
+'''
+
+
+@pytest.fixture(scope="module")
+def toy_hosts(load_tower):
+    hosts = {
+        tower: load_tower(
+            tower, env={"MAIN_MODULE_NAME": "toy_embedder.py"}, extra_code={"toy_embedder.py": TOY_MODULE}
+        )
+        for tower in ("vision", "text")
+    }
+    return hosts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_weights(clip):
+    # The model dirs are copies of the CLIP dir made when the hosts load; add the toy file first.
+    path = clip[0] / "toy.json"
+    path.write_text(json.dumps({"vision": [[3.0, 0.0, 4.0], [0.0, 1.0, 0.0]], "window": 5}))
+    yield
+    path.unlink()
+
+
+def test_custom_text_module_is_used_and_normalised(toy_hosts) -> None:
+    answer = toy_hosts["text"].invoke(b'{"inputs": ["abc", "abcdefgh"]}', "application/json").json()
+    expected = np.array([[3.0, 1.0, 0.0], [5.0, 1.0, 0.0]])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(answer["embeddings"], expected, atol=1e-6)
+    assert answer["truncated"] == [False, True]
+
+
+def test_custom_vision_module_is_used_and_normalised(toy_hosts) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (255, 255, 255)).save(buffer, "PNG")
+    answer = toy_hosts["vision"].invoke(buffer.getvalue(), "image/png").json()
+    # mean 1.0 -> [1, 1] @ [[3, 0, 4], [0, 1, 0]] = [3, 1, 4]
+    expected = np.array([3.0, 1.0, 4.0]) / np.sqrt(26.0)
+    np.testing.assert_allclose(answer["embeddings"][0], expected, atol=1e-6)
+
+
+def test_main_module_without_the_contract_fails_at_load(load_tower) -> None:
+    with pytest.raises(TypeError, match="must define load_text_tower"):
+        load_tower("text", env={"MAIN_MODULE_NAME": "empty"}, extra_code={"empty.py": "X = 1\n"})
+
+
+def test_unknown_dtype_fails_at_load(load_tower) -> None:
+    with pytest.raises(KeyError):
+        load_tower("vision", env={"TORCH_DTYPE": "float8"})
+    with pytest.raises(ValueError, match="TORCH_DTYPE must be"):
+        load_tower("text", env={"TORCH_DTYPE": "float8"})
+
+
+def test_bad_max_batch_size_fails_at_load(load_tower) -> None:
+    with pytest.raises(ValueError, match="MAX_BATCH_SIZE must be at least 1"):
+        load_tower("text", env={"MAX_BATCH_SIZE": "0"})
+
+
+def test_bfloat16_tower_loads_in_bfloat16_and_stays_close(load_tower) -> None:
+    half = load_tower("text", env={"TORCH_DTYPE": "bfloat16"})
+    full = load_tower("text")
+    assert half.service.model.model[0].dtype == torch.bfloat16
+    body = b'{"inputs": "a small boat"}'
+    a = np.asarray(half.invoke(body, "application/json").json()["embeddings"])
+    b = np.asarray(full.invoke(body, "application/json").json()["embeddings"])
+    assert float((a * b).sum()) > 0.99
+
+
+ALLOWED_IMPORTS = {
+    "__future__", "base64", "binascii", "collections", "dataclasses", "importlib", "io", "json",
+    "os", "sys", "typing", "numpy", "torch", "PIL", "transformers",
+    "sagemaker_huggingface_inference_toolkit",
+}
+
+
+@pytest.mark.parametrize("tower", ["vision", "text"])
+def test_code_dir_is_standalone(tower) -> None:
+    code = REPO / "model_code" / tower
+    assert sorted(p.name for p in code.iterdir() if p.name != "__pycache__") == [
+        "inference.py",
+        "requirements.txt",
+    ]
+    requirements = (code / "requirements.txt").read_text().splitlines()
+    assert [line for line in requirements if line.strip() and not line.startswith("#")] == []
+    tree = ast.parse((code / "inference.py").read_text())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
+    functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert {"model_fn", "input_fn", "predict_fn", "output_fn"} <= functions

@@ -1,0 +1,205 @@
+"""Template comparison: added/removed/modified/replaced, create-only paths, tokens, cascades."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hf_towers.risk.template_diff import (
+    ChangeKind,
+    changed_paths,
+    diff_assemblies,
+    diff_templates,
+    is_missing,
+    references,
+    value_at,
+)
+
+
+def res(rtype: str, **props: Any) -> dict[str, Any]:
+    return {"Type": rtype, "Properties": props}
+
+
+def tpl(**resources: dict[str, Any]) -> dict[str, Any]:
+    return {"Resources": resources}
+
+
+def by_id(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {c.logical_id: c for c in diff_templates("S", old, new).changes}
+
+
+ROLE_ARN = {"Fn::GetAtt": ["Role", "Arn"]}
+
+
+def test_added_removed_and_unchanged() -> None:
+    queue = res("AWS::SQS::Queue")
+    old = tpl(Keep=queue, Gone=res("AWS::SNS::Topic"))
+    new = tpl(Keep=queue, Fresh=res("AWS::S3::Bucket"))
+    changes = by_id(old, new)
+    assert set(changes) == {"Gone", "Fresh"}
+    assert changes["Gone"].kind is ChangeKind.REMOVED
+    assert changes["Fresh"].kind is ChangeKind.ADDED
+    assert changes["Fresh"].resource_type == "AWS::S3::Bucket"
+
+
+def test_updatable_property_is_modified() -> None:
+    old = tpl(B=res("AWS::S3::Bucket", VersioningConfiguration={"Status": "Suspended"}))
+    new = tpl(B=res("AWS::S3::Bucket", VersioningConfiguration={"Status": "Enabled"}))
+    change = by_id(old, new)["B"]
+    assert change.kind is ChangeKind.MODIFIED
+    assert change.changed_paths == ("Properties/VersioningConfiguration/Status",)
+    assert change.create_only_changed == ()
+
+
+def test_create_only_property_is_replaced() -> None:
+    old = tpl(B=res("AWS::S3::Bucket", BucketName="a"))
+    new = tpl(B=res("AWS::S3::Bucket", BucketName="b"))
+    change = by_id(old, new)["B"]
+    assert change.kind is ChangeKind.REPLACED
+    assert change.create_only_changed == ("BucketName",)
+    assert "create-only property BucketName changed" in change.replacement_reasons
+
+
+def test_adding_a_create_only_property_replaces() -> None:
+    old = tpl(B=res("AWS::S3::Bucket"))
+    new = tpl(B=res("AWS::S3::Bucket", BucketName="named"))
+    assert by_id(old, new)["B"].kind is ChangeKind.REPLACED
+
+
+def test_change_deep_inside_create_only_object_replaces() -> None:
+    def model(subnets: list[str]) -> dict[str, Any]:
+        return res(
+            "AWS::SageMaker::Model",
+            ExecutionRoleArn="arn:role",
+            VpcConfig={"Subnets": subnets, "SecurityGroupIds": ["sg-1"]},
+        )
+
+    change = by_id(tpl(M=model(["s-1"])), tpl(M=model(["s-2"])))["M"]
+    assert change.kind is ChangeKind.REPLACED
+    assert change.create_only_changed == ("VpcConfig",)
+    assert change.changed_paths == ("Properties/VpcConfig/Subnets/0",)
+
+
+def test_endpoint_config_name_change_only_modifies_endpoint() -> None:
+    old = tpl(
+        E=res(
+            "AWS::SageMaker::Endpoint",
+            EndpointConfigName={"Fn::GetAtt": ["C1", "EndpointConfigName"]},
+        )
+    )
+    new = tpl(
+        E=res(
+            "AWS::SageMaker::Endpoint",
+            EndpointConfigName={"Fn::GetAtt": ["C2", "EndpointConfigName"]},
+        )
+    )
+    assert by_id(old, new)["E"].kind is ChangeKind.MODIFIED
+
+
+def test_tokens_compare_as_json() -> None:
+    same = tpl(M=res("AWS::SageMaker::Model", ExecutionRoleArn=dict(ROLE_ARN)))
+    assert (
+        diff_templates(
+            "S", same, tpl(M=res("AWS::SageMaker::Model", ExecutionRoleArn=dict(ROLE_ARN)))
+        ).status
+        == "unchanged"
+    )
+    other = tpl(M=res("AWS::SageMaker::Model", ExecutionRoleArn={"Fn::GetAtt": ["Role2", "Arn"]}))
+    change = by_id(same, other)["M"]
+    assert change.kind is ChangeKind.REPLACED
+    assert change.changed_paths == ("Properties/ExecutionRoleArn",)
+
+
+def test_metadata_and_depends_on_are_ignored() -> None:
+    old = tpl(B={**res("AWS::S3::Bucket"), "Metadata": {"aws:cdk:path": "a"}, "DependsOn": ["X"]})
+    new = tpl(B={**res("AWS::S3::Bucket"), "Metadata": {"aws:cdk:path": "b"}})
+    assert diff_templates("S", old, new).changes == ()
+
+
+def test_cdk_metadata_resource_is_ignored() -> None:
+    old = tpl(CDKMetadata=res("AWS::CDK::Metadata", Analytics="v2:a"))
+    new = tpl(CDKMetadata=res("AWS::CDK::Metadata", Analytics="v2:b"))
+    assert diff_templates("S", old, new).status == "unchanged"
+
+
+def test_deletion_policy_change_is_a_modification() -> None:
+    old = tpl(B={**res("AWS::S3::Bucket"), "DeletionPolicy": "Retain"})
+    new = tpl(B={**res("AWS::S3::Bucket"), "DeletionPolicy": "Delete"})
+    change = by_id(old, new)["B"]
+    assert change.kind is ChangeKind.MODIFIED
+    assert change.changed_paths == ("DeletionPolicy",)
+
+
+def test_type_change_is_a_replacement() -> None:
+    change = by_id(tpl(X=res("AWS::SNS::Topic")), tpl(X=res("AWS::SQS::Queue")))["X"]
+    assert change.kind is ChangeKind.REPLACED
+    assert "resource type changed" in change.replacement_reasons[0]
+
+
+def test_replacement_cascades_through_create_only_references() -> None:
+    def stack(role_name: str) -> dict[str, Any]:
+        return tpl(
+            Role=res("AWS::IAM::Role", RoleName=role_name, AssumeRolePolicyDocument={}),
+            Model=res("AWS::SageMaker::Model", ExecutionRoleArn=ROLE_ARN),
+            Config=res(
+                "AWS::SageMaker::EndpointConfig",
+                ProductionVariants=[{"ModelName": {"Fn::GetAtt": ["Model", "ModelName"]}}],
+            ),
+            Endpoint=res(
+                "AWS::SageMaker::Endpoint",
+                EndpointConfigName={"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+            ),
+            Alarm=res("AWS::CloudWatch::Alarm", AlarmDescription={"Fn::Sub": "role ${Role.Arn}"}),
+        )
+
+    changes = by_id(stack("r1"), stack("r2"))
+    assert changes["Role"].kind is ChangeKind.REPLACED
+    assert changes["Model"].kind is ChangeKind.REPLACED
+    assert "ExecutionRoleArn refers to replaced Role" in changes["Model"].replacement_reasons[0]
+    assert changes["Config"].kind is ChangeKind.REPLACED  # cascade of the cascade
+    assert changes["Endpoint"].kind is ChangeKind.MODIFIED  # EndpointConfigName is updatable
+    assert changes["Alarm"].kind is ChangeKind.MODIFIED  # refers through Fn::Sub
+
+
+def test_no_schema_never_predicts_replacement() -> None:
+    old = tpl(C=res("Custom::Repack", ServiceToken="arn:fn", Source="a"))
+    new = tpl(C=res("Custom::Repack", ServiceToken="arn:fn", Source="b"))
+    change = by_id(old, new)["C"]
+    assert change.kind is ChangeKind.MODIFIED
+    assert change.schema_known is False
+
+
+def test_stack_added_and_removed() -> None:
+    diffs = diff_assemblies(
+        {"Old": tpl(A=res("AWS::SQS::Queue"))}, {"New": tpl(B=res("AWS::SQS::Queue"))}
+    )
+    assert [(d.stack, d.status) for d in diffs] == [("New", "added"), ("Old", "removed")]
+    assert diffs[0].count(ChangeKind.ADDED) == 1
+    assert diffs[1].count(ChangeKind.REMOVED) == 1
+
+
+def test_changed_paths_granularity() -> None:
+    assert changed_paths({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == ["a/c"]
+    assert changed_paths({"l": [1, 2]}, {"l": [1, 3]}) == ["l/1"]
+    assert changed_paths({"l": [1]}, {"l": [1, 2]}) == ["l"]
+    assert changed_paths({"r": {"Ref": "A"}}, {"r": {"Ref": "B"}}) == ["r"]
+    assert changed_paths({"x": 1}, {}) == ["x"]
+
+
+def test_value_at_paths() -> None:
+    props = {"A": {"B": 1}, "L": [{"N": "x"}, {"M": 2}], "T": {"Fn::If": ["C", {"B": 1}, {"B": 2}]}}
+    assert value_at(props, ("A", "B")) == 1
+    assert is_missing(value_at(props, ("A", "Z")))
+    items = value_at(props, ("L", "*", "N"))
+    assert items[0] == "x" and is_missing(items[1])
+    assert value_at(props, ("T", "B")) == props["T"]  # a token stands for the whole object
+
+
+def test_references() -> None:
+    value = {
+        "a": {"Ref": "A"},
+        "b": {"Fn::GetAtt": ["B", "Arn"]},
+        "c": {"Fn::GetAtt": "C.Arn"},
+        "d": {"Fn::Sub": "${D.Arn}/${AWS::Region}/${!Literal}"},
+        "e": {"Fn::Sub": ["${x}-${E}", {"x": {"Ref": "X"}}]},
+    }
+    assert set(references(value)) == {"A", "B", "C", "D", "E", "X"}
