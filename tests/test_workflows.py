@@ -87,6 +87,7 @@ def test_permissions_are_minimal() -> None:
 def test_runs_on_pull_requests() -> None:
     data = _workflow()
     triggers = data.get("on", data.get(True))  # PyYAML reads the key `on` as True
+    assert isinstance(triggers, dict)
     assert "pull_request" in triggers
 
 

@@ -77,19 +77,22 @@ class DeployerPolicy(Construct):
                 resources=[arn("model", "*"), arn("endpoint-config", "*")],
                 conditions=tagged,
             ),
-            iam.PolicyStatement(
-                sid="ManageEndpointsOfThisEnvironment",
-                actions=[
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:AddTags",
-                    "sagemaker:DeleteTags",
-                ],
-                resources=[arn("endpoint", name) for name in endpoint_names],
-            ),
         ]
+        if endpoint_names:  # model-only environments have no endpoint to manage
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ManageEndpointsOfThisEnvironment",
+                    actions=[
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:UpdateEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:AddTags",
+                        "sagemaker:DeleteTags",
+                    ],
+                    resources=[arn("endpoint", name) for name in endpoint_names],
+                )
+            )
         roles = [
             iam.Role.from_role_name(self, f"Deployer{index}", name) for index, name in enumerate(attach_to_role_names)
         ]

@@ -46,11 +46,18 @@ def _paths(change: ResourceChange) -> str:
         )
         shown.append(_code(short) + marker)
     extra = len(shown) - MAX_PATHS
-    text = ", ".join(shown[:MAX_PATHS]) + (f" and {extra} more" if extra > 0 else "")
+    parts = [", ".join(shown[:MAX_PATHS]) + (f" and {extra} more" if extra > 0 else "")]
     if change.kind is ChangeKind.REPLACED and change.replacement_reasons:
-        text += "<br>" + cell("; ".join(change.replacement_reasons))
+        parts.append(cell("; ".join(change.replacement_reasons)))
+    if change.kind is ChangeKind.MODIFIED and change.may_replace:
+        parts.append(
+            "may be replaced: conditionally create-only "
+            + ", ".join(_code(path) for path in change.may_replace)
+        )
+    parts += [cell(note) for note in change.notes]
     if not change.schema_known:
-        text += "<br>no resource schema: replacement not predicted"
+        parts.append("no resource schema: replacement not predicted")
+    text = "<br>".join(part for part in parts if part)
     return text
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from hf_towers.risk.schemas import PropertyPath, create_only_paths
@@ -299,6 +300,13 @@ def grants(resource_type: str, props: Mapping[str, Any]) -> Grants:
     return result
 
 
+def _covered(action: str, granted: set[str]) -> bool:
+    """``action`` is already granted: listed, or matched by a wildcard (``s3:*``, ``s3:Get*``)."""
+    return action in granted or any(
+        fnmatchcase(action, pattern) for pattern in granted if "*" in pattern
+    )
+
+
 def _brief(items: Iterable[str], limit: int = 6) -> str:
     ordered = sorted(items)
     shown = ", ".join(f"`{item}`" for item in ordered[:limit])
@@ -325,7 +333,7 @@ def iam_widened(change: ResourceChange) -> Iterator[str]:
     old = grants(change.resource_type, change.old_properties)
     if added_wildcards := new.wildcard_actions - old.wildcard_actions:
         yield f"adds wildcard actions {_brief(added_wildcards)}"
-    if added_actions := new.actions - old.actions - added_wildcards:
+    if added_actions := {a for a in new.actions - added_wildcards if not _covered(a, old.actions)}:
         yield f"grants new actions {_brief(added_actions)}"
     if "*" in new.resources and "*" not in old.resources:
         yield "adds `Resource: *`"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -66,6 +66,10 @@ class ResourceChange:
     # Why the resource is replaced, in words.
     replacement_reasons: tuple[str, ...] = ()
     schema_known: bool = True
+    # Conditionally create-only paths that changed: replacement depends on the values.
+    may_replace: tuple[str, ...] = ()
+    # Other facts worth a reader's eye (an update caused by a replaced dependency).
+    notes: tuple[str, ...] = ()
 
     @property
     def old_properties(self) -> Mapping[str, Any]:
@@ -235,10 +239,15 @@ def _compare_resource(
         )
     if not paths:
         return None
-    schema_known = type_schema(new_type) is not None
     create_only = tuple(
         _join(pattern)
         for pattern in create_only_paths(new_type)
+        if value_at(_properties(old), pattern) != value_at(_properties(new), pattern)
+    )
+    schema = type_schema(new_type)
+    conditional = tuple(
+        _join(pattern)
+        for pattern in (schema.conditional_create_only if schema else ())
         if value_at(_properties(old), pattern) != value_at(_properties(new), pattern)
     )
     if create_only:
@@ -256,7 +265,8 @@ def _compare_resource(
         tuple(paths),
         create_only,
         reasons,
-        schema_known,
+        schema is not None,
+        conditional,
     )
 
 
@@ -287,22 +297,27 @@ def _cascade(
                     f"create-only property {path} refers to replaced {target}"
                     for path, target in by_create_only
                 )
-                base_paths = current.changed_paths if current else ()
-                changes[logical_id] = ResourceChange(
-                    stack,
-                    logical_id,
-                    new_type,
-                    ChangeKind.REPLACED,
-                    old_resources[logical_id],
-                    new,
-                    base_paths,
-                    tuple(sorted({path for path, _ in by_create_only}))
-                    + (current.create_only_changed if current else ()),
-                    (current.replacement_reasons if current else ()) + reasons,
-                    type_schema(new_type) is not None,
+                paths = tuple(sorted({path for path, _ in by_create_only}))
+                if current is None:
+                    current = ResourceChange(
+                        stack,
+                        logical_id,
+                        new_type,
+                        ChangeKind.MODIFIED,
+                        old_resources[logical_id],
+                        new,
+                        tuple(f"Properties/{path}" for path in paths),
+                        schema_known=type_schema(new_type) is not None,
+                    )
+                changes[logical_id] = replace(
+                    current,
+                    kind=ChangeKind.REPLACED,
+                    create_only_changed=tuple(sorted({*current.create_only_changed, *paths})),
+                    replacement_reasons=current.replacement_reasons + reasons,
                 )
                 progressed = True
             elif referring and current is None:
+                keys = [key for key, value in props.items() if set(references(value)) & replaced]
                 changes[logical_id] = ResourceChange(
                     stack,
                     logical_id,
@@ -310,10 +325,9 @@ def _cascade(
                     ChangeKind.MODIFIED,
                     old_resources[logical_id],
                     new,
-                    tuple(f"(refers to replaced {target})" for target in referring),
-                    (),
-                    (),
-                    type_schema(new_type) is not None,
+                    tuple(f"Properties/{key}" for key in keys),
+                    schema_known=type_schema(new_type) is not None,
+                    notes=tuple(f"updated: refers to replaced {target}" for target in referring),
                 )
                 progressed = True
         if not progressed:

@@ -15,8 +15,8 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from hf_towers.serving.handler_host import HandlerHost  # noqa: E402
-from hf_towers.serving.toy_models import build_clip  # noqa: E402
+from hf_towers.serving.handler_host import HandlerHost
+from hf_towers.serving.toy_models import build_clip
 
 REPO = Path(__file__).resolve().parents[2]
 

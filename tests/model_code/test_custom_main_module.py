@@ -13,7 +13,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 # A user's module: reads its own weights file, embeds images by mean colour and texts by length.
-TOY_MODULE = '''
+TOY_MODULE = """
 import json
 from pathlib import Path
 
@@ -37,14 +37,16 @@ def load_text_tower(model_dir, device, dtype):
 def embed_texts(model, texts):
     rows = torch.tensor([[float(min(len(t), model)), 1.0, 0.0] for t in texts])
     return rows, [len(t) > model for t in texts]
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def toy_hosts(load_tower):
     hosts = {
         tower: load_tower(
-            tower, env={"MAIN_MODULE_NAME": "toy_embedder.py"}, extra_code={"toy_embedder.py": TOY_MODULE}
+            tower,
+            env={"MAIN_MODULE_NAME": "toy_embedder.py"},
+            extra_code={"toy_embedder.py": TOY_MODULE},
         )
         for tower in ("vision", "text")
     }
@@ -109,8 +111,21 @@ def test_bfloat16_tower_loads_in_bfloat16_and_stays_close(load_tower) -> None:
 
 
 ALLOWED_IMPORTS = {
-    "__future__", "base64", "binascii", "collections", "dataclasses", "importlib", "io", "json",
-    "os", "sys", "typing", "numpy", "torch", "PIL", "transformers",
+    "__future__",
+    "base64",
+    "binascii",
+    "collections",
+    "dataclasses",
+    "importlib",
+    "io",
+    "json",
+    "os",
+    "sys",
+    "typing",
+    "numpy",
+    "torch",
+    "PIL",
+    "transformers",
     "sagemaker_huggingface_inference_toolkit",
 }
 
@@ -126,7 +141,7 @@ def test_code_dir_is_standalone(tower) -> None:
     assert [line for line in requirements if line.strip() and not line.startswith("#")] == []
     tree = ast.parse((code / "inference.py").read_text())
     imported = {
-        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        ((node.module or "") if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names

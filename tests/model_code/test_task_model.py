@@ -17,7 +17,9 @@ def test_distilbert_qa_artifact_answers_through_the_toolkit(tmp_path, monkeypatc
     host = HandlerHost(tmp_path)
     host.load()
     context = "paris is the capital of france and the louvre is a museum in paris"
-    body = json.dumps({"inputs": {"question": "what is the capital of france?", "context": context}})
+    body = json.dumps(
+        {"inputs": {"question": "what is the capital of france?", "context": context}}
+    )
     response = host.invoke(body.encode(), "application/json")
     assert response.status == 200, response.body
     answer = response.json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,12 +20,12 @@ MAX_BATCH = 4
 
 
 @pytest.fixture(scope="module")
-def vision(load_tower) -> HandlerHost:
+def vision(load_tower):
     return load_tower("vision", env={"MAX_BATCH_SIZE": str(MAX_BATCH)})
 
 
 @pytest.fixture(scope="module")
-def text(load_tower) -> HandlerHost:
+def text(load_tower):
     return load_tower("text", env={"MAX_BATCH_SIZE": str(MAX_BATCH)})
 
 
@@ -39,7 +40,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def embed(host: HandlerHost, body: bytes | str, content_type: str = JSON) -> np.ndarray:
+def embed(host: HandlerHost, body: bytes | str, content_type: str = JSON) -> np.ndarray[Any, Any]:
     payload = body.encode() if isinstance(body, str) else body
     response = host.invoke(payload, content_type)
     assert response.status == 200, response.body
@@ -125,7 +126,9 @@ def test_vision_npy_and_any_accept(vision) -> None:
 
 def test_truncation_is_flagged_and_only_the_window_counts(text) -> None:
     prefix = "z" * 40  # the tiny tokenizer has no merges: one token per character
-    response = text.invoke(json.dumps({"inputs": ["short", prefix + "a", prefix + "b"]}).encode(), JSON)
+    response = text.invoke(
+        json.dumps({"inputs": ["short", prefix + "a", prefix + "b"]}).encode(), JSON
+    )
     assert response.status == 200
     answer = response.json()
     assert answer["truncated"] == [False, True, True]
@@ -156,7 +159,7 @@ BAD_REQUESTS = [
     ("vision", b'{"inputs": ["aGVsbG8"]}', JSON, None, "inputs[0] is not valid base64"),
     ("vision", b'{"inputs": ["aGVsbG8="]}', JSON, None, "inputs[0] is not a decodable"),
     ("vision", b'{"inputs": [', JSON, None, "malformed JSON"),
-    ("vision", b'{"image": "x"}', JSON, None, "malformed JSON, expected {\"inputs\""),
+    ("vision", b'{"image": "x"}', JSON, None, 'malformed JSON, expected {"inputs"'),
     ("vision", b'{"inputs": [7]}', JSON, None, "inputs[0] must be a base64 string, not int"),
     ("text", b"hi", "image/png", None, "unsupported Content-Type 'image/png'"),
     ("text", b'{"inputs": "a"}', JSON, "text/csv", "unsupported Accept 'text/csv'"),

@@ -203,3 +203,11 @@ def test_references() -> None:
         "e": {"Fn::Sub": ["${x}-${E}", {"x": {"Ref": "X"}}]},
     }
     assert set(references(value)) == {"A", "B", "C", "D", "E", "X"}
+
+
+def test_conditionally_create_only_change_may_replace() -> None:
+    old = tpl(I=res("AWS::EC2::Instance", ImageId="ami-1", InstanceType="t3.small"))
+    new = tpl(I=res("AWS::EC2::Instance", ImageId="ami-1", InstanceType="t3.large"))
+    change = by_id(old, new)["I"]
+    assert change.kind is ChangeKind.MODIFIED
+    assert change.may_replace == ("InstanceType",)

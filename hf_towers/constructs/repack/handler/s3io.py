@@ -59,7 +59,8 @@ def head(s3: S3Client, bucket: str, key: str) -> dict[str, Any]:
             try:
                 s3.head_bucket(Bucket=bucket)
             except ClientError as bexc:
-                raise RepackError(uri(bucket, key), describe(bexc)) from exc
+                if error_code(bexc) in ("404", "NoSuchBucket", "NotFound"):
+                    raise RepackError(uri(bucket, key), "bucket does not exist") from exc
         raise RepackError(uri(bucket, key), describe(exc)) from exc
     return response
 

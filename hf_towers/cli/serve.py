@@ -1,0 +1,55 @@
+"""``python main.py serve``: a tower on loopback, behind the container's own handler.
+
+``--model_type`` picks the tower's inference code (``model_code/<type>/``), laid over
+``--model_dir`` unless that directory already has ``code/`` (a repacked artifact). The server
+answers ``GET /ping`` and ``POST /invocations`` like a SageMaker endpoint; the environment
+(``MAX_BATCH_SIZE``, ``MAIN_MODULE_NAME``, ``TORCH_DTYPE``, ``HF_HUB_OFFLINE`` ...) is passed
+through as the container would get it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a vision or text tower locally (GET /ping, POST /invocations)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model_type", choices=("vision", "text"), required=True)
+    parser.add_argument(
+        "--model_dir", type=Path, required=True, help="checkpoint folder (config.json, weights)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="default: 8080 (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback only)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the tower, serve until interrupted; returns the exit code."""
+    model_dir: Path = args.model_dir
+    if not model_dir.is_dir():
+        print(f"serve: --model_dir {model_dir} is not a directory", file=sys.stderr)
+        return 2
+    # Imported here: torch and the toolkit are heavy and not needed by the other commands.
+    from hf_towers.serving.local_server import build_server
+
+    server = build_server(model_dir, args.model_type, host=args.host, port=args.port)
+    print(
+        f"Serving the {args.model_type} tower of {model_dir} on {server.url} "
+        "(GET /ping, POST /invocations); Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,122 @@
+"""Config validation: every bad value fails with a message naming file, key, value and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hf_towers.config import ConfigError, TowerKind, load_config, parse_config
+from tests.synth_helpers import DEFAULT_CONFIG, REPO, default_data
+
+
+def test_default_config_describes_two_towers_and_a_task_model() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    kinds = {name: tower.kind for name, tower in config.towers.items()}
+    assert kinds == {"vision": TowerKind.VISION, "text": TowerKind.TEXT, "qa": TowerKind.TASK}
+    assert config.towers["qa"].hf_task == "question-answering"
+    assert config.towers["vision"].effective_code_dir == "model_code/vision"
+    assert config.towers["qa"].effective_code_dir is None
+    assert config.account is None  # synthesizes without credentials
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_committed_config_is_valid(path: Path) -> None:
+    assert load_config(path).towers
+
+
+def _error(data: Any) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "config/bad.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("towers", "vision", "instance_type"), "g5.xlarge", "towers.vision.instance_type = 'g5.xlarge': must be a SageMaker instance type: use an ml.* type"),
+        (("towers", "vision", "initial_instance_count"), 0, "towers.vision.initial_instance_count = 0: must be an integer from 1 to 100"),
+        (("towers", "text", "initial_instance_count"), "two", "towers.text.initial_instance_count = 'two': must be an integer"),
+        (("region",), "mars-north-1", "region = 'mars-north-1': must be an AWS region code"),
+        (("account",), "12345", "account = '12345': must be a 12-digit AWS account id"),
+        (("towers", "qa", "model_uri"), "https://bucket/model.tar.gz", "towers.qa.model_uri = 'https://bucket/model.tar.gz': must be an S3 URI"),
+        (("towers", "qa", "model_uri"), "s3://bucket", "towers.qa.model_uri = 's3://bucket': must be an S3 URI"),
+        (("removal_policy",), "keep", "removal_policy = 'keep': must be retain or destroy"),
+        (("towers", "vision", "kind"), "audio", "towers.vision.kind = 'audio': must be vision, text or task"),
+        (("log_retention_days",), 31, "log_retention_days = 31: must be one of CloudWatch Logs' retention values"),
+    ],
+)
+def test_bad_values_name_file_key_value_and_fix(path: tuple[str, ...], value: Any, expected: str) -> None:
+    data = default_data()
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    message = _error(data)
+    assert f"config/bad.yaml: {expected}" in message
+
+
+def test_unknown_key_is_rejected_with_its_path() -> None:
+    data = default_data()
+    data["towers"]["vision"]["instance_typ"] = "ml.g5.xlarge"
+    assert "config/bad.yaml: towers.vision.instance_typ: unknown key: remove it or check its spelling" in _error(data)
+
+
+def test_missing_required_key_is_named() -> None:
+    data = default_data()
+    del data["region"]
+    assert "config/bad.yaml: region: required key is missing" in _error(data)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    data = default_data()
+    data["region"] = "nowhere"
+    data["towers"]["text"]["initial_instance_count"] = -1
+    message = _error(data)
+    assert "region = 'nowhere'" in message
+    assert "towers.text.initial_instance_count = -1" in message
+
+
+def test_task_model_needs_hf_task_and_no_code() -> None:
+    data = default_data()
+    del data["towers"]["qa"]["hf_task"]
+    assert "kind 'task' needs hf_task" in _error(data)
+    data = default_data()
+    data["towers"]["qa"]["code_dir"] = "model_code/text"
+    assert "remove code_dir/main_module_name" in _error(data)
+
+
+def test_protected_environment_must_retain() -> None:
+    data = default_data()
+    data["protected"] = True
+    data["removal_policy"] = "destroy"
+    assert "a protected environment must keep its data: set removal_policy: retain" in _error(data)
+
+
+def test_duplicate_endpoint_names_are_rejected() -> None:
+    data = default_data()
+    data["towers"]["vision"]["endpoint_name"] = "shared"
+    data["towers"]["text"]["endpoint_name"] = "shared"
+    assert "share the endpoint name(s) ['shared']" in _error(data)
+
+
+def test_image_must_be_dlc_or_ecr_uri() -> None:
+    data = default_data()
+    data["towers"]["vision"]["image"] = "docker.io/library/python:3.12"
+    assert "neither 'dlc' nor an ECR image URI" in _error(data)
+
+
+def test_not_a_mapping_and_not_yaml(tmp_path: Path) -> None:
+    assert "must hold a mapping" in _error(["a", "list"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("towers: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: not valid YAML"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match=r"no such config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_endpoint_name_defaults_to_project_environment_tower() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    assert config.endpoint_name("vision") == "hf-towers-dev-vision"

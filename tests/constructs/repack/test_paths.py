@@ -1,0 +1,181 @@
+"""Fast path, stream path and uncompressed output against a real (moto) S3 endpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import tarfile
+from typing import Any
+
+from hf_towers.constructs.repack.handler import codepack, compressed, prefix
+from hf_towers.constructs.repack.handler.gzstream import Inflater
+from hf_towers.constructs.repack.handler.index import build_job
+from hf_towers.constructs.repack.handler.job import load_state
+from hf_towers.constructs.repack.handler.props import MIN_PART_SIZE
+from hf_towers.constructs.repack.handler.s3io import client
+
+from .archives import INFERENCE, REQUIREMENTS, check_archive, code_zip, expected_tree, tar_gz, weights
+from .conftest import World
+
+MIB = 1024 * 1024
+CONFIG = b'{"model_type": "clip"}'
+
+
+def forever() -> float:
+    return 900.0
+
+
+def model_files(size: int = 2 * MIB) -> dict[str, bytes]:
+    return {
+        "config.json": CONFIG,
+        "tokenizer/tokenizer.json": b'{"vocab": {}}' * 100,
+        "model.safetensors": weights(size),
+    }
+
+
+def with_code(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {**files, "code/inference.py": INFERENCE, "code/requirements.txt": REQUIREMENTS}
+
+
+def parts_of(world: World, key: str) -> list[int]:
+    sizes = []
+    n = 1
+    while True:
+        head = world.s3.head_object(Bucket=world.out_bucket, Key=key, PartNumber=n)
+        sizes.append(int(head["ContentLength"]))
+        if n >= int(head.get("PartsCount", 1)):
+            return sizes
+        n += 1
+
+
+def test_fast_path_adds_code_without_rewriting_the_source(world: World) -> None:
+    files = model_files()
+    source = tar_gz(files)
+    key = world.put_source(source)
+    job = build_job(client(), world.properties(key))
+    assert compressed.run(client(), job, forever)
+    out = world.get(job.out_key)
+    assert out.endswith(source)  # the original bytes, copied server-side, end the artifact
+    assert check_archive(out) == expected_tree(with_code(files))
+    sizes = parts_of(world, job.out_key)
+    assert sizes[0] >= MIN_PART_SIZE and sizes[0] < MIN_PART_SIZE + MIB
+    assert sum(sizes[1:]) == len(source)
+    assert world.open_uploads() == [] and load_state(client(), job) is None
+    head = world.s3.head_object(Bucket=world.out_bucket, Key=job.out_key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert job.out_key == f"text/{job.digest}/model.tar.gz"
+
+
+def test_fast_path_copies_several_ranges_and_is_idempotent(world: World) -> None:
+    files = model_files(12 * MIB)
+    source = tar_gz(files, level=1)
+    key = world.put_source(source)
+    job = dataclasses.replace(build_job(client(), world.properties(key)), copy_part_size=5 * MIB)
+    assert compressed.run(client(), job, forever)
+    sizes = parts_of(world, job.out_key)
+    assert len(sizes) == 1 + 3 and sizes[1] == 5 * MIB
+    out = world.get(job.out_key)
+    assert check_archive(out) == expected_tree(with_code(files))
+    etag = world.s3.head_object(Bucket=world.out_bucket, Key=job.out_key)["ETag"]
+    assert compressed.run(client(), job, forever)  # retry: nothing rewritten
+    assert world.s3.head_object(Bucket=world.out_bucket, Key=job.out_key)["ETag"] == etag
+
+
+def test_fast_path_resumes_after_running_out_of_time(world: World) -> None:
+    files = model_files(12 * MIB)
+    key = world.put_source(tar_gz(files, level=1))
+    job = dataclasses.replace(build_job(client(), world.properties(key)), copy_part_size=5 * MIB)
+    calls = iter([900.0, 900.0, 10.0])
+    assert not compressed.run(client(), job, lambda: next(calls, 10.0))
+    state = load_state(client(), job)
+    assert state is not None and state["mode"] == "fast"
+    assert len(world.open_uploads()) == 1
+    assert compressed.run(client(), job, forever)
+    assert check_archive(world.get(job.out_key)) == expected_tree(with_code(files))
+    assert world.open_uploads() == [] and load_state(client(), job) is None
+
+
+def test_padding_header_is_invisible_and_first_part_is_big_enough() -> None:
+    bundle = codepack.load_zip(code_zip(), entry_module="inference.py")
+    first = codepack.first_part(bundle, min_size=MIN_PART_SIZE)
+    assert len(first) >= MIN_PART_SIZE
+    body = first + tar_gz({"a.txt": b"a"})
+    members = tarfile.open(fileobj=io.BytesIO(body), mode="r:gz").getmembers()
+    assert [m.name for m in members] == ["code", "code/inference.py", "code/requirements.txt", "a.txt"]
+    assert members[0].pax_headers.keys() == {"comment"}
+    assert check_archive(body) == expected_tree({"a.txt": b"a", "code/inference.py": INFERENCE, "code/requirements.txt": REQUIREMENTS})
+    assert sum(1 for _ in Inflater([body], max_ratio=1000).__iter__()) > 0
+
+
+def test_stream_path_replaces_old_code(world: World) -> None:
+    files = model_files(3 * MIB)
+    old = {**files, "code/inference.py": b"old = True\n", "code/old_helper.py": b"x = 1\n"}
+    key = world.put_source(tar_gz(old))
+    job = build_job(client(), world.properties(key))
+    assert compressed.run(client(), job, forever)
+    tree = check_archive(world.get(job.out_key))
+    assert tree == expected_tree(with_code(files))
+    assert "code/old_helper.py" not in tree
+    assert world.open_uploads() == [] and load_state(client(), job) is None
+
+
+def test_stream_path_multipart_and_resume(world: World) -> None:
+    files = model_files(14 * MIB)
+    files["zeros.bin"] = bytes(8 * MIB)  # compressible: a gzip member at level 6
+    key = world.put_source(tar_gz(with_code(files) | {"code/inference.py": b"old\n"}, level=1))
+    job = build_job(client(), world.properties(key))
+    budget = iter([900.0] * 1 + [10.0] * 100)
+    assert not compressed.run(client(), job, lambda: next(budget))
+    state = load_state(client(), job)
+    assert state is not None and state["mode"] == "stream" and len(state["parts"]) == 1
+    assert compressed.run(client(), job, forever)
+    out = world.get(job.out_key)
+    assert check_archive(out) == expected_tree(with_code(files))
+    sizes = parts_of(world, job.out_key)
+    assert len(sizes) >= 3 and all(s >= MIN_PART_SIZE for s in sizes[:-1])
+    assert world.open_uploads() == []
+
+
+def test_uncompressed_from_tar_gz(world: World) -> None:
+    files = model_files(6 * MIB) | {"code/stale.py": b"stale\n"}
+    key = world.put_source(tar_gz(files))
+    job = build_job(client(), world.properties(key, Compressed="false"))
+    assert job.out_key.endswith("/")
+    assert prefix.run(client(), job, forever)
+    got = {k[len(job.out_key) :]: world.get(k) for k in world.out_keys() if k.startswith(job.out_key)}
+    want = {k: v for k, v in with_code(files).items() if k != "code/stale.py"}
+    assert got == want
+    assert prefix.run(client(), job, forever)
+
+
+def test_uncompressed_from_prefix_is_copied_server_side(world: World) -> None:
+    files = {"config.json": CONFIG, "weights/model.safetensors": weights(MIB), "code/inference.py": b"old\n"}
+    for name, data in files.items():
+        world.s3.put_object(Bucket=world.source_bucket, Key=f"models/llm/{name}", Body=data)
+    job = build_job(client(), world.properties("models/llm/", Compressed="false"))
+    assert prefix.run(client(), job, forever)
+    got = {k[len(job.out_key) :]: world.get(k) for k in world.out_keys() if k.startswith(job.out_key)}
+    assert got == with_code({k: v for k, v in files.items() if not k.startswith("code/")})
+
+
+def test_multi_member_source_is_accepted(world: World) -> None:
+    files = model_files(MIB)
+    raw = gzip.decompress(tar_gz(files))
+    source = gzip.compress(raw[:4096], mtime=0) + gzip.compress(raw[4096:], mtime=0)
+    key = world.put_source(source)
+    job = build_job(client(), world.properties(key))
+    assert compressed.run(client(), job, forever)
+    assert check_archive(world.get(job.out_key)) == expected_tree(with_code(files))
+
+
+def test_content_hash_changes_with_code_and_source(world: World) -> None:
+    key = world.put_source(tar_gz(model_files(MIB)))
+    first = build_job(client(), world.properties(key))
+    assert build_job(client(), world.properties(key)).out_key == first.out_key
+    world.put_code(code_zip({"inference.py": b"v = 2\n"}))
+    assert build_job(client(), world.properties(key)).out_key != first.out_key
+    world.put_code(code_zip())
+    world.put_source(tar_gz(model_files(MIB)))
+    changed: Any = build_job(client(), world.properties(key))
+    assert changed.out_key != first.out_key

@@ -1,0 +1,93 @@
+"""Markdown rendering of the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hf_towers.risk.report import cell, render_error, render_markdown, verdict
+from hf_towers.risk.rules import evaluate
+from hf_towers.risk.template_diff import diff_assemblies
+
+
+def res(rtype: str, **props: Any) -> dict[str, Any]:
+    return {"Type": rtype, "Properties": props}
+
+
+OLD = {
+    "Data": {"Resources": {"B": res("AWS::S3::Bucket", BucketName="a")}},
+    "Serve": {"Resources": {"Q": res("AWS::SQS::Queue", DelaySeconds=1)}},
+    "Quiet": {"Resources": {"T": res("AWS::SNS::Topic")}},
+}
+NEW = {
+    "Data": {"Resources": {"B": res("AWS::S3::Bucket", BucketName="b|c")}},
+    "Serve": {
+        "Resources": {
+            "Q": res("AWS::SQS::Queue", DelaySeconds=2),
+            "P": res(
+                "AWS::IAM::Policy",
+                PolicyDocument={"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+            ),
+        }
+    },
+    "Quiet": {"Resources": {"T": res("AWS::SNS::Topic")}},
+}
+
+
+def _report() -> str:
+    diffs = diff_assemblies(OLD, NEW)
+    return render_markdown(diffs, evaluate(diffs), "`origin/main` (abc123)")
+
+
+def test_sections_and_summary_rows() -> None:
+    text = _report()
+    assert text.startswith("### Offline change report: `origin/main` (abc123) → working tree")
+    assert "#### Risky changes" in text and "#### Summary" in text
+    assert "| `Data` | changed | 0 | 0 | 0 | 1 | 2 |" in text
+    assert "| `Serve` | changed | 1 | 0 | 1 | 0 | 2 |" in text
+    assert "| `Quiet` | unchanged | 0 | 0 | 0 | 0 | 0 |" in text
+    assert "#### `Quiet`" not in text  # no detail table for an unchanged stack
+
+
+def test_replacement_row_names_create_only_property() -> None:
+    text = _report()
+    row = next(line for line in text.splitlines() if line.startswith("| 🔁"))
+    assert "`B`" in row and "`BucketName` (create-only)" in row
+    assert "create-only property BucketName changed" in row
+
+
+def test_risky_rows_and_verdict() -> None:
+    text = _report()
+    assert "**4 risky change(s)**" in text
+    assert "| `Serve` | `P` | `AWS::IAM::Policy` | `iam-widened` |" in text
+    assert '"b\\|c"' in text  # pipes in values do not break the table
+
+
+def test_no_changes() -> None:
+    diffs = diff_assemblies(OLD, OLD)
+    text = render_markdown(diffs, [], "base")
+    assert "No resource changes." in text
+    assert "None found." in text
+    assert verdict(diffs, []) == "No resource changes."
+
+
+def test_cell_escapes() -> None:
+    assert cell("a|b\nc") == "a\\|b c"
+
+
+def test_error_report() -> None:
+    text = render_error("`nope`", "git rev-parse failed\n")
+    assert "could not be produced" in text and "git rev-parse failed" in text
+
+
+def test_conditional_replacement_is_noted() -> None:
+    old = {"S": {"Resources": {"I": res("AWS::EC2::Instance", InstanceType="t3.small")}}}
+    new = {"S": {"Resources": {"I": res("AWS::EC2::Instance", InstanceType="t3.large")}}}
+    text = render_markdown(diff_assemblies(old, new), [], "base")
+    assert "may be replaced: conditionally create-only `InstanceType`" in text
+
+
+def test_custom_resource_notes_missing_schema() -> None:
+    old = {"S": {"Resources": {"C": res("Custom::Repack", Source="a")}}}
+    new = {"S": {"Resources": {"C": res("Custom::Repack", Source="b")}}}
+    text = render_markdown(diff_assemblies(old, new), [], "base")
+    assert "no resource schema: replacement not predicted" in text
