@@ -91,3 +91,30 @@ def test_custom_resource_notes_missing_schema() -> None:
     new = {"S": {"Resources": {"C": res("Custom::Repack", Source="b")}}}
     text = render_markdown(diff_assemblies(old, new), [], "base")
     assert "no resource schema: replacement not predicted" in text
+
+
+def test_cascaded_rows_name_the_referring_property() -> None:
+    def stack(image: str) -> dict[str, Any]:
+        model_name = {"Fn::GetAtt": ["Model", "ModelName"]}
+        config_name = {"Fn::GetAtt": ["Config", "EndpointConfigName"]}
+        return {
+            "Resources": {
+                "Model": res("AWS::SageMaker::Model", PrimaryContainer={"Image": image}),
+                "Config": res(
+                    "AWS::SageMaker::EndpointConfig", ProductionVariants=[{"ModelName": model_name}]
+                ),
+                "Endpoint": res("AWS::SageMaker::Endpoint", EndpointConfigName=config_name),
+            }
+        }
+
+    text = render_markdown(diff_assemblies({"S": stack("i:1")}, {"S": stack("i:2")}), [], "base")
+    rows = {
+        line.split("|")[2].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| 🔁") or line.startswith("| ✏️")
+    }
+    assert (
+        "`ProductionVariants` (create-only)<br>"
+        "create-only property ProductionVariants refers to replaced Model" in rows["`Config`"]
+    )
+    assert "`EndpointConfigName`<br>updated: refers to replaced Config" in rows["`Endpoint`"]

@@ -156,7 +156,11 @@ def test_replacement_cascades_through_create_only_references() -> None:
     assert changes["Model"].kind is ChangeKind.REPLACED
     assert "ExecutionRoleArn refers to replaced Role" in changes["Model"].replacement_reasons[0]
     assert changes["Config"].kind is ChangeKind.REPLACED  # cascade of the cascade
+    assert changes["Config"].changed_paths == ("Properties/ProductionVariants",)
+    assert changes["Config"].create_only_changed == ("ProductionVariants",)
     assert changes["Endpoint"].kind is ChangeKind.MODIFIED  # EndpointConfigName is updatable
+    assert changes["Endpoint"].changed_paths == ("Properties/EndpointConfigName",)
+    assert changes["Endpoint"].notes == ("updated: refers to replaced Config",)
     assert changes["Alarm"].kind is ChangeKind.MODIFIED  # refers through Fn::Sub
 
 

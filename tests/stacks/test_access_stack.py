@@ -1,0 +1,62 @@
+"""The deployer policy: seed 004's deploy user, least privilege."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.synth_helpers import default_data, templates
+
+
+def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_deployer_statements(default_templates: dict[str, Any]) -> None:
+    statements = _statements(default_templates["hf-towers-dev-access"])
+    assert set(statements) == {
+        "PutGetArtifacts",
+        "ListArtifacts",
+        "UseArtifactKey",
+        "PassTowerRolesToSageMaker",
+        "CreateTaggedModelsAndConfigs",
+        "ManageModelsAndConfigsOfThisEnvironment",
+        "ManageEndpointsOfThisEnvironment",
+    }
+    artifacts = statements["PutGetArtifacts"]
+    assert artifacts["Action"] == ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
+    assert artifacts["Resource"] == {"Fn::Join": ["", [{"Fn::ImportValue": "hf-towers-dev-artifacts:ArtifactBucketArn"}, "/*"]]}
+
+    passrole = statements["PassTowerRolesToSageMaker"]
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert len(passrole["Resource"]) == 3  # exactly the three tower roles, no "*"
+    assert all(list(r) == ["Fn::ImportValue"] for r in passrole["Resource"])
+
+    create = statements["CreateTaggedModelsAndConfigs"]
+    assert create["Condition"] == {"StringEquals": {"aws:RequestTag/hf-towers:environment": "dev"}}
+    manage = statements["ManageModelsAndConfigsOfThisEnvironment"]
+    assert manage["Condition"] == {"StringEquals": {"aws:ResourceTag/hf-towers:environment": "dev"}}
+
+    endpoints = statements["ManageEndpointsOfThisEnvironment"]["Resource"]
+    names = sorted(r["Fn::Join"][1][-1] for r in endpoints)
+    assert names == [":endpoint/hf-towers-dev-qa", ":endpoint/hf-towers-dev-text", ":endpoint/hf-towers-dev-vision"]
+    every_action = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not [a for a in every_action if "*" in a]
+    assert "sagemaker:InvokeEndpoint" not in every_action  # invoking is grant_invoke's job
+
+
+def test_deployer_policy_attaches_to_configured_roles() -> None:
+    data = default_data()
+    data["deployer_role_names"] = ["github-deployer"]
+    template = templates(data)["hf-towers-dev-access"]
+    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    assert policy["Properties"]["Roles"] == ["github-deployer"]
+
+
+def test_every_sagemaker_resource_carries_the_environment_tag(default_templates: dict[str, Any]) -> None:
+    for name, template in default_templates.items():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"].startswith("AWS::SageMaker::"):
+                tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
+                assert tags["hf-towers:environment"] == "dev", (name, logical_id)
+                assert tags["owner"] == "ml-platform"
