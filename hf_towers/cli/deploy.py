@@ -108,9 +108,6 @@ def tower_name(model_name: str) -> str:
 
 def tower_config(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """The tower entry of the generated config, from flags then environment variables."""
-    missing = [f"--{flag}" for flag in ("model_type", "model_name", "model_uri", "endpoint_name") if not _value(args, flag, environ)]
-    if missing:
-        parser.error(f"the following arguments are required: {', '.join(missing)} (or their environment variables)")
     count_text = _value(args, "initial_instance_count_endpoint", environ) or "1"
     try:
         count = int(count_text)
@@ -141,6 +138,9 @@ def tower_config(args: argparse.Namespace, environ: Mapping[str, str], parser: a
 def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, EnvironmentConfig, dict[str, Any]]:
     """(tower name, validated config, raw data) for the flags on top of ``--config``."""
     parser: argparse.ArgumentParser = args.parser
+    missing = [f"--{flag}" for flag in ("model_type", "model_name", "model_uri", "endpoint_name") if not _value(args, flag, environ)]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or their environment variables)")
     try:
         base = load_config(args.config)
     except ConfigError as exc:

@@ -1,0 +1,110 @@
+"""Seed CLI parity: ``main.py deploy|synth|diff`` flags, defaults and environment variables."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+import yaml
+
+from hf_towers.cli import build_parser
+from hf_towers.cli.deploy import build_config, tower_name
+
+REQUIRED = ["--model_type", "vision", "--model_name", "clip_vision", "--model_uri", "s3://ml-bucket/clip/model.tar.gz", "--endpoint_name", "clip-vision"]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def _tower(argv: list[str], environ: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    name, config, data = build_config(_parse(argv), environ or {})
+    assert list(config.towers) == [name]
+    return name, data["towers"][name]
+
+
+def test_seed_defaults() -> None:
+    name, tower = _tower(["deploy", *REQUIRED])
+    assert name == "clip-vision"
+    assert tower == {
+        "kind": "vision",
+        "model_uri": "s3://ml-bucket/clip/model.tar.gz",
+        "endpoint_name": "clip-vision",
+        "instance_type": "ml.g5.8xlarge",
+        "initial_instance_count": 1,
+        "deploy_endpoint": False,  # the seed deploys the model only unless asked
+    }
+
+
+def test_every_optional_flag() -> None:
+    _, tower = _tower(
+        ["synth", *REQUIRED, "--instance_type", "ml.g5.2xlarge", "--initial_instance_count_endpoint", "3", "--deploy_model_as_endpoint",
+         "--usr_code_dir", "model_code/vision", "--docker_image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/clip:1", "--main_module_name", "my_clip"]
+    )
+    assert tower["instance_type"] == "ml.g5.2xlarge"
+    assert tower["initial_instance_count"] == 3
+    assert tower["deploy_endpoint"] is True
+    assert tower["code_dir"] == "model_code/vision"
+    assert tower["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/clip:1"
+    assert tower["main_module_name"] == "my_clip"
+
+
+def test_seed_environment_variables_fill_missing_flags_and_flags_win() -> None:
+    environ = {
+        "MODEL_NAME": "text_tower",
+        "MODEL_URI": "s3://ml-bucket/text/model.tar.gz",
+        "ENDPOINT_NAME": "text-ep",
+        "INSTANCE_TYPE": "ml.m5.xlarge",
+        "INITIAL_INSTANCE_COUNT": "2",
+        "DEPLOY_MODEL_AS_ENDPOINT": "True",
+        "USR_CODE_DIR": "model_code/text",
+        "MAIN_MODULE_NAME": "towers",
+    }
+    name, tower = _tower(["deploy", "--model_type", "text", "--instance_type", "ml.c5.xlarge"], environ)
+    assert name == "text-tower"
+    assert tower["model_uri"] == "s3://ml-bucket/text/model.tar.gz"
+    assert tower["endpoint_name"] == "text-ep"
+    assert tower["instance_type"] == "ml.c5.xlarge"  # the flag wins over INSTANCE_TYPE
+    assert tower["initial_instance_count"] == 2
+    assert tower["deploy_endpoint"] is True
+    assert tower["code_dir"] == "model_code/text"
+    assert tower["main_module_name"] == "towers"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["deploy", "--model_type", "vision"], {}, "the following arguments are required: --model_name, --model_uri, --endpoint_name"),
+        (["deploy", *REQUIRED, "--initial_instance_count_endpoint", "many"], {}, "'many' is not an integer"),
+        (["deploy", *REQUIRED], {"DEPLOY_MODEL_AS_ENDPOINT": "perhaps"}, "DEPLOY_MODEL_AS_ENDPOINT='perhaps': use true or false"),
+        (["deploy", *REQUIRED, "--instance_type", "g5.xlarge"], {}, "instance_type = 'g5.xlarge': must be a SageMaker instance type"),
+        (["deploy", *REQUIRED, "--usr_code_dir", "no/such/dir"], {}, "--usr_code_dir 'no/such/dir' is not a directory"),
+        (["deploy", *REQUIRED, "--initial_instance_count_endpoint", "0"], {}, "initial_instance_count = 0: must be an integer from 1 to 100"),
+    ],
+)
+def test_bad_input_gets_argparse_errors(argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_config(_parse(argv), environ)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_model_type_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parse(["deploy", "--model_type", "audio"])
+    assert "invalid choice: 'audio'" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_generated_config(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse(["deploy", *REQUIRED, "--dry-run"])
+    assert args.func(args, {}) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["towers"]["clip-vision"]["kind"] == "vision"
+    assert data["region"] == "us-east-1"  # from config/default.yaml
+
+
+def test_tower_name_normalises_or_refuses() -> None:
+    assert tower_name("My_CLIP.Vision") == "my-clip-vision"
+    with pytest.raises(ValueError, match="gives no usable name"):
+        tower_name("__")
