@@ -20,7 +20,9 @@ DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 
 def main() -> None:
     app = App(context=FEATURE_FLAGS)
-    config_path = app.node.try_get_context("config") or os.environ.get("HF_TOWERS_CONFIG") or DEFAULT_CONFIG
+    config_path = (
+        app.node.try_get_context("config") or os.environ.get("HF_TOWERS_CONFIG") or DEFAULT_CONFIG
+    )
     try:
         config = load_config(Path(config_path))
     except ConfigError as exc:

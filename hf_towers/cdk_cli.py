@@ -26,7 +26,9 @@ def cdk_environment() -> dict[str, str]:
 def cdk_command(args: Sequence[str]) -> list[str]:
     """The argv that runs ``cdk <args>`` with the pinned CLI."""
     if not CDK_ENTRY.exists():
-        raise SystemExit(f"the pinned CDK CLI is missing ({CDK_ENTRY}): run `make synth` once to install it")
+        raise SystemExit(
+            f"the pinned CDK CLI is missing ({CDK_ENTRY}): run `make synth` once to install it"
+        )
     node = shutil.which("node", path=cdk_environment()["PATH"])
     if node is None:
         raise SystemExit("no node on PATH: run `make synth` once to create the venv with Node 24")

@@ -26,7 +26,11 @@ class DeployedEnvironment:
 
 def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
     """The CDK removal policy for the config's ``removal_policy``."""
-    return RemovalPolicy.RETAIN if config.removal_policy is ConfigRemovalPolicy.RETAIN else RemovalPolicy.DESTROY
+    return (
+        RemovalPolicy.RETAIN
+        if config.removal_policy is ConfigRemovalPolicy.RETAIN
+        else RemovalPolicy.DESTROY
+    )
 
 
 def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvironment:
@@ -64,7 +68,9 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         environment=config.environment,
         artifacts=artifacts,
         towers=list(towers.values()),
-        endpoint_names=[config.endpoint_name(name) for name, t in config.towers.items() if t.deploy_endpoint],
+        endpoint_names=[
+            config.endpoint_name(name) for name, t in config.towers.items() if t.deploy_endpoint
+        ],
         deployer_role_names=config.deployer_role_names,
         env=env,
         description=f"{config.project} {config.environment}: deployer policy",

@@ -8,7 +8,9 @@ from functools import cache
 
 from hf_towers.config.models import Tower
 
-_ECR = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)")
+_ECR = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
+)
 
 
 class ImageResolutionError(ValueError):
@@ -33,7 +35,9 @@ def repository_arn(uri: str) -> str:
 
 
 @cache
-def _dlc_uri(region: str, transformers_version: str, pytorch_version: str, instance_type: str) -> str:
+def _dlc_uri(
+    region: str, transformers_version: str, pytorch_version: str, instance_type: str
+) -> str:
     # Imported here: the SDK takes ~3.5 s to import and only DLC towers need it.
     from sagemaker.core import image_uris
 
@@ -58,7 +62,11 @@ def _dlc_uri(region: str, transformers_version: str, pytorch_version: str, insta
 
 def resolve_image(tower: Tower, region: str) -> ImageRef:
     """The tower's image: its explicit ECR URI, or the HF DLC for its versions and instance type."""
-    uri = tower.image if tower.image != "dlc" else _dlc_uri(
-        region, tower.transformers_version, tower.pytorch_version, tower.instance_type
+    uri = (
+        tower.image
+        if tower.image != "dlc"
+        else _dlc_uri(
+            region, tower.transformers_version, tower.pytorch_version, tower.instance_type
+        )
     )
     return ImageRef(uri=uri, repository_arn=repository_arn(uri))

@@ -24,7 +24,9 @@ def default_data() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
 
 
-def build(data: dict[str, Any], *, nag: bool = False, outdir: Path | None = None) -> tuple[App, DeployedEnvironment]:
+def build(
+    data: dict[str, Any], *, nag: bool = False, outdir: Path | None = None
+) -> tuple[App, DeployedEnvironment]:
     """An App with one environment from ``data``; nag packs registered when ``nag``."""
     app = App(context=FEATURE_FLAGS, outdir=str(outdir) if outdir else None)
     deployed = add_environment(app, parse_config(data, "test"))
@@ -37,4 +39,4 @@ def templates(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Stack name -> template JSON for ``data`` (no nag)."""
     _, deployed = build(data)
     stacks = [deployed.artifacts, *deployed.towers.values(), deployed.access]
-    return {stack.stack_name: Template.from_stack(stack).to_json() for stack in stacks}
+    return {stack.stack_name: dict(Template.from_stack(stack).to_json()) for stack in stacks}

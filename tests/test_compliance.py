@@ -31,7 +31,9 @@ def _model_only_retained() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("variant", ["default", "model-only-retained"])
-def test_every_stack_passes_all_packs_and_every_acknowledgement_is_used(variant: str, tmp_path: Path) -> None:
+def test_every_stack_passes_all_packs_and_every_acknowledgement_is_used(
+    variant: str, tmp_path: Path
+) -> None:
     data = default_data() if variant == "default" else _model_only_retained()
     app, report = _synth(data, tmp_path)
     plugins = {p["pluginName"]: p for p in report["pluginReports"]}
@@ -65,11 +67,21 @@ def test_gate_rejects_a_non_compliant_resource(tmp_path: Path) -> None:
         app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for p in report["pluginReports"] for v in p.get("violations", [])}
-    assert {"AwsSolutions-S1", "HIPAA.Security-S3DefaultEncryptionKMS", "NIST.800.53.R5-S3BucketVersioningEnabled", "PCI.DSS.321-S3BucketLoggingEnabled"} <= rules
+    assert {
+        "AwsSolutions-S1",
+        "HIPAA.Security-S3DefaultEncryptionKMS",
+        "NIST.800.53.R5-S3BucketVersioningEnabled",
+        "PCI.DSS.321-S3BucketLoggingEnabled",
+    } <= rules
 
 
 def test_rule_ids_are_qualified_with_their_pack() -> None:
-    assert qualified_rule_id("AwsSolutions-IAM5[Resource::*]") == "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
-    assert qualified_rule_id("NIST.800.53.R5-S3BucketReplicationEnabled").startswith("NIST.800.53.R5::")
+    assert (
+        qualified_rule_id("AwsSolutions-IAM5[Resource::*]")
+        == "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
+    )
+    assert qualified_rule_id("NIST.800.53.R5-S3BucketReplicationEnabled").startswith(
+        "NIST.800.53.R5::"
+    )
     with pytest.raises(ValueError, match="belongs to none of the packs"):
         qualified_rule_id("Serverless-LambdaTracing")

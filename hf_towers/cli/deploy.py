@@ -45,7 +45,10 @@ def add_parser(subparsers: Any) -> None:
     for verb, text in (
         ("deploy", "deploy a vision or text tower (cdk deploy)"),
         ("synth", "synthesize a tower's stacks without deploying (cdk synth)"),
-        ("diff", "compare a tower's stacks with what is deployed (cdk diff), or with a git ref offline (--base)"),
+        (
+            "diff",
+            "compare a tower's stacks with what is deployed (cdk diff), or with a git ref offline (--base)",
+        ),
     ):
         parser = subparsers.add_parser(verb, help=text, description=text)
         _add_tower_flags(parser, required=verb != "diff")
@@ -59,9 +62,12 @@ def _add_tower_flags(parser: argparse.ArgumentParser, *, required: bool) -> None
     parser.add_argument("--model_name", help="tower/model name (env MODEL_NAME)")
     parser.add_argument("--model_uri", help="S3 URI of the trained model.tar.gz (env MODEL_URI)")
     parser.add_argument("--endpoint_name", help="SageMaker endpoint name (env ENDPOINT_NAME)")
-    parser.add_argument("--instance_type", help="instance type (env INSTANCE_TYPE; default ml.g5.8xlarge)")
     parser.add_argument(
-        "--initial_instance_count_endpoint", help="initial instance count (env INITIAL_INSTANCE_COUNT; default 1)"
+        "--instance_type", help="instance type (env INSTANCE_TYPE; default ml.g5.8xlarge)"
+    )
+    parser.add_argument(
+        "--initial_instance_count_endpoint",
+        help="initial instance count (env INITIAL_INSTANCE_COUNT; default 1)",
     )
     parser.add_argument(
         "--deploy_model_as_endpoint",
@@ -69,16 +75,23 @@ def _add_tower_flags(parser: argparse.ArgumentParser, *, required: bool) -> None
         const="true",
         help="create the endpoint too; without it only the Model is created (env DEPLOY_MODEL_AS_ENDPOINT; default off)",
     )
-    parser.add_argument("--usr_code_dir", help="folder put into the artifact as code/ (env USR_CODE_DIR; default model_code/<type>)")
+    parser.add_argument(
+        "--usr_code_dir",
+        help="folder put into the artifact as code/ (env USR_CODE_DIR; default model_code/<type>)",
+    )
     parser.add_argument("--docker_image", help="ECR image URI instead of the Hugging Face DLC")
-    parser.add_argument("--main_module_name", help="your architecture's module in code/ (env MAIN_MODULE_NAME)")
+    parser.add_argument(
+        "--main_module_name", help="your architecture's module in code/ (env MAIN_MODULE_NAME)"
+    )
     parser.add_argument(
         "--config",
         type=Path,
         default=DEFAULT_BASE_CONFIG,
         help="environment file giving project, environment, account, region and tags (default config/default.yaml)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the generated tower config and stop")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the generated tower config and stop"
+    )
     parser.set_defaults(tower_required=required)
 
 
@@ -102,17 +115,23 @@ def tower_name(model_name: str) -> str:
     """The stack-safe tower key for a seed model name (``My_Model`` -> ``my-model``)."""
     name = re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")[:32].strip("-")
     if len(name) < 2 or not name[0].isalpha():
-        raise ValueError(f"--model_name {model_name!r} gives no usable name: use letters, digits and '-', starting with a letter")
+        raise ValueError(
+            f"--model_name {model_name!r} gives no usable name: use letters, digits and '-', starting with a letter"
+        )
     return name
 
 
-def tower_config(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+def tower_config(
+    args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser
+) -> dict[str, Any]:
     """The tower entry of the generated config, from flags then environment variables."""
     count_text = _value(args, "initial_instance_count_endpoint", environ) or "1"
     try:
         count = int(count_text)
     except ValueError:
-        parser.error(f"--initial_instance_count_endpoint / INITIAL_INSTANCE_COUNT: {count_text!r} is not an integer")
+        parser.error(
+            f"--initial_instance_count_endpoint / INITIAL_INSTANCE_COUNT: {count_text!r} is not an integer"
+        )
     deploy_text = (_value(args, "deploy_model_as_endpoint", environ) or "false").strip().lower()
     if deploy_text not in TRUE | FALSE:
         parser.error(f"DEPLOY_MODEL_AS_ENDPOINT={deploy_text!r}: use true or false")
@@ -130,17 +149,31 @@ def tower_config(args: argparse.Namespace, environ: Mapping[str, str], parser: a
             tower[key] = value
     if args.docker_image:
         tower["image"] = args.docker_image
-    if tower.get("code_dir") and not (REPO / tower["code_dir"]).is_dir() and not Path(tower["code_dir"]).is_dir():
-        parser.error(f"--usr_code_dir {tower['code_dir']!r} is not a directory: pass the folder holding inference.py")
+    if (
+        tower.get("code_dir")
+        and not (REPO / tower["code_dir"]).is_dir()
+        and not Path(tower["code_dir"]).is_dir()
+    ):
+        parser.error(
+            f"--usr_code_dir {tower['code_dir']!r} is not a directory: pass the folder holding inference.py"
+        )
     return tower
 
 
-def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, EnvironmentConfig, dict[str, Any]]:
+def build_config(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[str, EnvironmentConfig, dict[str, Any]]:
     """(tower name, validated config, raw data) for the flags on top of ``--config``."""
     parser: argparse.ArgumentParser = args.parser
-    missing = [f"--{flag}" for flag in ("model_type", "model_name", "model_uri", "endpoint_name") if not _value(args, flag, environ)]
+    missing = [
+        f"--{flag}"
+        for flag in ("model_type", "model_name", "model_uri", "endpoint_name")
+        if not _value(args, flag, environ)
+    ]
     if missing:
-        parser.error(f"the following arguments are required: {', '.join(missing)} (or their environment variables)")
+        parser.error(
+            f"the following arguments are required: {', '.join(missing)} (or their environment variables)"
+        )
     try:
         base = load_config(args.config)
     except ConfigError as exc:
@@ -174,7 +207,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         return 0
     GENERATED_DIR.mkdir(exist_ok=True)
     path = GENERATED_DIR / f"{config.project}-{config.environment}-{name}.yaml"
-    path.write_text(f"# generated by main.py {args.verb}; edit config/ files instead\n{text}", encoding="utf-8")
+    path.write_text(
+        f"# generated by main.py {args.verb}; edit config/ files instead\n{text}", encoding="utf-8"
+    )
     prefix = f"{config.project}-{config.environment}"
     stacks = [f"{prefix}-artifacts", f"{prefix}-tower-{name}", f"{prefix}-access"]
     extra = ["--require-approval", "broadening"] if args.verb == "deploy" else []

@@ -3,4 +3,12 @@
 from hf_towers.config.loader import ConfigError, load_config, parse_config
 from hf_towers.config.models import EnvironmentConfig, RemovalPolicy, Tower, TowerKind
 
-__all__ = ["ConfigError", "EnvironmentConfig", "RemovalPolicy", "Tower", "TowerKind", "load_config", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "EnvironmentConfig",
+    "RemovalPolicy",
+    "Tower",
+    "TowerKind",
+    "load_config",
+    "parse_config",
+]

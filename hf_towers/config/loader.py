@@ -48,7 +48,7 @@ def _lookup(data: Any, loc: tuple[int | str, ...]) -> tuple[bool, Any]:
         if isinstance(current, Mapping) and part in current:
             current = current[part]
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[part]
+            current = current[int(part)]
         else:
             return False, None
     return True, current
@@ -69,7 +69,18 @@ def _describe(source: str, data: Any, error: Mapping[str, Any]) -> str:
     named = [str(p) for p in loc if isinstance(p, str)]
     hint = HINTS.get(named[-1]) if named else None
     message = str(error["msg"]).removeprefix("Value error, ")
-    if hint and kind in {"string_pattern_mismatch", "int_parsing", "greater_than_equal", "less_than_equal", "enum", "literal_error", "too_short", "string_type", "int_type", "dict_type"}:
+    if hint and kind in {
+        "string_pattern_mismatch",
+        "int_parsing",
+        "greater_than_equal",
+        "less_than_equal",
+        "enum",
+        "literal_error",
+        "too_short",
+        "string_type",
+        "int_type",
+        "dict_type",
+    }:
         message = hint
     return f"{source}: {path}{shown}: {message}"
 
@@ -77,7 +88,9 @@ def _describe(source: str, data: Any, error: Mapping[str, Any]) -> str:
 def parse_config(data: Any, source: str) -> EnvironmentConfig:
     """Validate already-loaded YAML data; ``source`` names it in error messages."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: the file must hold a mapping of keys (project, environment, region, towers, ...), not {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: the file must hold a mapping of keys (project, environment, region, towers, ...), not {type(data).__name__}"
+        )
     try:
         return EnvironmentConfig.model_validate(dict(data))
     except ValidationError as exc:
@@ -90,7 +103,9 @@ def load_config(path: Path) -> EnvironmentConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file: pass an existing file, e.g. config/default.yaml") from None
+        raise ConfigError(
+            f"{path}: no such config file: pass an existing file, e.g. config/default.yaml"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

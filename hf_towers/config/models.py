@@ -10,7 +10,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 # Every public commercial, GovCloud and China region as of 2026; "us-east-1", "eu-west-3", ...
 REGION_PATTERN = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d$"
@@ -53,28 +60,47 @@ class Tower(_Strict):
     kind: TowerKind
     model_uri: S3Uri = Field(description="S3 URI of the trained model.tar.gz (seed --model_uri).")
     model_version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
-        default="1", description="Bumping it replaces Model and EndpointConfig; the Endpoint updates in place."
+        default="1",
+        description="Bumping it replaces Model and EndpointConfig; the Endpoint updates in place.",
     )
     endpoint_name: Annotated[str, StringConstraints(pattern=ENDPOINT_NAME_PATTERN)] | None = Field(
         default=None, description="Default: <project>-<environment>-<tower>."
     )
-    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.g5.8xlarge"
+    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = (
+        "ml.g5.8xlarge"
+    )
     initial_instance_count: int = Field(default=1, ge=1, le=100)
-    deploy_endpoint: bool = Field(default=True, description="False: create the Model only (seed --deploy_model_as_endpoint).")
+    deploy_endpoint: bool = Field(
+        default=True, description="False: create the Model only (seed --deploy_model_as_endpoint)."
+    )
     code_dir: str | None = Field(
-        default=None, description="Folder (relative to the repo) put into the artifact as code/. Default: model_code/<kind> for vision/text."
+        default=None,
+        description="Folder (relative to the repo) put into the artifact as code/. Default: model_code/<kind> for vision/text.",
     )
-    entry_module: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.py$")] = Field(
-        default="inference.py", description="SAGEMAKER_PROGRAM: the module in code/ that the toolkit loads."
+    entry_module: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.py$")] = (
+        Field(
+            default="inference.py",
+            description="SAGEMAKER_PROGRAM: the module in code/ that the toolkit loads.",
+        )
     )
-    main_module_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
-        default=None, description="A user architecture module in code/ (seed --main_module_name), passed as MAIN_MODULE_NAME."
+    main_module_name: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None
+    ) = Field(
+        default=None,
+        description="A user architecture module in code/ (seed --main_module_name), passed as MAIN_MODULE_NAME.",
     )
-    hf_task: str | None = Field(default=None, description="HF_TASK for kind=task, e.g. question-answering.")
-    image: str = Field(default="dlc", description="'dlc' (Hugging Face DLC for the versions below) or an ECR image URI (seed --docker_image).")
+    hf_task: str | None = Field(
+        default=None, description="HF_TASK for kind=task, e.g. question-answering."
+    )
+    image: str = Field(
+        default="dlc",
+        description="'dlc' (Hugging Face DLC for the versions below) or an ECR image URI (seed --docker_image).",
+    )
     transformers_version: str = "4.51.3"
     pytorch_version: str = "2.6.0"
-    environment: dict[Annotated[str, StringConstraints(pattern=ENV_KEY_PATTERN)], str] = Field(default_factory=dict)
+    environment: dict[Annotated[str, StringConstraints(pattern=ENV_KEY_PATTERN)], str] = Field(
+        default_factory=dict
+    )
 
     @field_validator("image")
     @classmethod
@@ -90,9 +116,13 @@ class Tower(_Strict):
     def _kind_rules(self) -> Self:
         if self.kind is TowerKind.TASK:
             if not self.hf_task:
-                raise ValueError("kind 'task' needs hf_task (e.g. question-answering, text2text-generation)")
+                raise ValueError(
+                    "kind 'task' needs hf_task (e.g. question-answering, text2text-generation)"
+                )
             if self.code_dir is not None or self.main_module_name is not None:
-                raise ValueError("kind 'task' runs the toolkit's pipeline: remove code_dir/main_module_name or use kind vision/text")
+                raise ValueError(
+                    "kind 'task' runs the toolkit's pipeline: remove code_dir/main_module_name or use kind vision/text"
+                )
         elif self.hf_task is not None:
             raise ValueError(f"hf_task is only for kind 'task', not {self.kind.value!r}: remove it")
         return self
@@ -118,15 +148,47 @@ class EnvironmentConfig(_Strict):
     project: Name = "hf-towers"
     environment: Name = Field(description="dev, staging, prod, ...")
     account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = Field(
-        default=None, description="12-digit AWS account; null synthesizes account-agnostic templates."
+        default=None,
+        description="12-digit AWS account; null synthesizes account-agnostic templates.",
     )
     region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
-    protected: bool = Field(default=False, description="Production-like: needs removal_policy retain.")
+    protected: bool = Field(
+        default=False, description="Production-like: needs removal_policy retain."
+    )
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = 365
-    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
-    deployer_role_names: list[Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]] = Field(
-        default_factory=list, description="Existing IAM roles that get the deployer policy attached."
+    log_retention_days: Literal[
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    ] = 365
+    tags: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=128)],
+        Annotated[str, StringConstraints(max_length=256)],
+    ] = Field(default_factory=dict)
+    deployer_role_names: list[Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]] = (
+        Field(
+            default_factory=list,
+            description="Existing IAM roles that get the deployer policy attached.",
+        )
     )
     artifacts: Artifacts = Field(default_factory=Artifacts)
     towers: dict[Name, Tower] = Field(min_length=1)
@@ -134,11 +196,15 @@ class EnvironmentConfig(_Strict):
     @model_validator(mode="after")
     def _protected_retains(self) -> Self:
         if self.protected and self.removal_policy is not RemovalPolicy.RETAIN:
-            raise ValueError("a protected environment must keep its data: set removal_policy: retain")
+            raise ValueError(
+                "a protected environment must keep its data: set removal_policy: retain"
+            )
         names = [self.endpoint_name(t) for t in self.towers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"two towers would share the endpoint name(s) {duplicates}: give each a distinct endpoint_name")
+            raise ValueError(
+                f"two towers would share the endpoint name(s) {duplicates}: give each a distinct endpoint_name"
+            )
         return self
 
     def endpoint_name(self, tower: str) -> str:

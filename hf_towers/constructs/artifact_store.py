@@ -46,12 +46,23 @@ class ArtifactStore(Construct):
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsOfThisProduct",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
                 resources=["*"],  # in a key policy "*" means this key
                 conditions={
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": [
-                            stack.format_arn(service="logs", resource="log-group", resource_name=pattern, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                            stack.format_arn(
+                                service="logs",
+                                resource="log-group",
+                                resource_name=pattern,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
                             for pattern in LOG_GROUP_PATTERNS
                         ]
                     }
@@ -122,7 +133,6 @@ class ArtifactStore(Construct):
             "NIST.800.53.R5-S3BucketReplicationEnabled",
             "PCI.DSS.321-S3BucketReplicationEnabled",
         )
-
 
 
 def _quiet_auto_delete_provider(stack: Stack) -> None:

@@ -48,7 +48,9 @@ class DeployerPolicy(Construct):
                 actions=["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
                 resources=[f"{bucket_arn}/*"],
             ),
-            iam.PolicyStatement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[bucket_arn]),
+            iam.PolicyStatement(
+                sid="ListArtifacts", actions=["s3:ListBucket"], resources=[bucket_arn]
+            ),
             iam.PolicyStatement(
                 sid="UseArtifactKey",
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
@@ -62,7 +64,11 @@ class DeployerPolicy(Construct):
             ),
             iam.PolicyStatement(
                 sid="CreateTaggedModelsAndConfigs",
-                actions=["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+                actions=[
+                    "sagemaker:CreateModel",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:AddTags",
+                ],
                 resources=[arn("model", "*"), arn("endpoint-config", "*")],
                 conditions={"StringEquals": {f"aws:RequestTag/{ENVIRONMENT_TAG}": environment}},
             ),
@@ -94,7 +100,8 @@ class DeployerPolicy(Construct):
                 )
             )
         roles = [
-            iam.Role.from_role_name(self, f"Deployer{index}", name) for index, name in enumerate(attach_to_role_names)
+            iam.Role.from_role_name(self, f"Deployer{index}", name)
+            for index, name in enumerate(attach_to_role_names)
         ]
         self.policy = iam.ManagedPolicy(
             self,
@@ -125,5 +132,9 @@ def _nag_arn(stack: Stack, resource: str) -> str:
     def show(value: str, pseudo: str) -> str:
         return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
 
-    partition, region, account = show(stack.partition, "Partition"), show(stack.region, "Region"), show(stack.account, "AccountId")
+    partition, region, account = (
+        show(stack.partition, "Partition"),
+        show(stack.region, "Region"),
+        show(stack.account, "AccountId"),
+    )
     return f"arn:{partition}:sagemaker:{region}:{account}:{resource}"

@@ -45,14 +45,22 @@ class ExecutionRole(Construct):
         )
         statements = [
             *model_data_statements,
-            iam.PolicyStatement(sid="DecryptArtifacts", actions=["kms:Decrypt"], resources=[key.key_arn]),
+            iam.PolicyStatement(
+                sid="DecryptArtifacts", actions=["kms:Decrypt"], resources=[key.key_arn]
+            ),
             iam.PolicyStatement(
                 sid="PullImage",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
                 resources=[image.repository_arn],
             ),
             # ecr:GetAuthorizationToken has no resource-level permissions.
-            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
+            ),
             # cloudwatch:PutMetricData has no resource-level permissions; the namespace bounds it.
             iam.PolicyStatement(
                 sid="PutSageMakerMetrics",
@@ -65,7 +73,11 @@ class ExecutionRole(Construct):
             statements.append(
                 iam.PolicyStatement(
                     sid="WriteEndpointLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
                     resources=[log_group.log_group_arn],
                 )
             )

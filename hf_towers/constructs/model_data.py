@@ -78,9 +78,15 @@ class ExistingModelData:
     def read_statements(self) -> list[iam.PolicyStatement]:
         bucket, key = split_s3_uri(self.s3_uri)
         if self.compressed:
-            return [iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}"])]
+            return [
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}"]
+                )
+            ]
         return [
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}*"]),
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}*"]
+            ),
             # Listing the prefix is how SageMaker discovers the uncompressed files.
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],

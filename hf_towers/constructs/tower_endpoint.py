@@ -17,7 +17,23 @@ VARIANT_NAME = "AllTraffic"
 # in hardware and rejects a KmsKeyId on the EndpointConfig ("Instance Store Volumes" in the
 # SageMaker docs). Families ending in "d"/"dn" (m5d, c6id, r5dn...) have it too.
 _INSTANCE_STORE_FAMILIES = frozenset(
-    {"g4dn", "g5", "g6", "g6e", "gr6", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6", "trn1", "trn1n", "trn2"}
+    {
+        "g4dn",
+        "g5",
+        "g6",
+        "g6e",
+        "gr6",
+        "p3dn",
+        "p4d",
+        "p4de",
+        "p5",
+        "p5e",
+        "p5en",
+        "p6",
+        "trn1",
+        "trn1n",
+        "trn2",
+    }
 )
 
 

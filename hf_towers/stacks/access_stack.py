@@ -40,4 +40,9 @@ class AccessStack(Stack):
             endpoint_names=endpoint_names,
             attach_to_role_names=deployer_role_names,
         )
-        CfnOutput(self, "DeployerPolicyArn", value=self.deployer.managed_policy_arn, description="Attach to the CI/deployer role")
+        CfnOutput(
+            self,
+            "DeployerPolicyArn",
+            value=self.deployer.managed_policy_arn,
+            description="Attach to the CI/deployer role",
+        )

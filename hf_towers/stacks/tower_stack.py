@@ -20,11 +20,28 @@ from hf_towers.images import resolve_image
 R = logs.RetentionDays
 # CloudWatch Logs' allowed retention values (config validates days against the same set).
 RETENTION: dict[int, logs.RetentionDays] = {
-    1: R.ONE_DAY, 3: R.THREE_DAYS, 5: R.FIVE_DAYS, 7: R.ONE_WEEK, 14: R.TWO_WEEKS, 30: R.ONE_MONTH,
-    60: R.TWO_MONTHS, 90: R.THREE_MONTHS, 120: R.FOUR_MONTHS, 150: R.FIVE_MONTHS, 180: R.SIX_MONTHS,
-    365: R.ONE_YEAR, 400: R.THIRTEEN_MONTHS, 545: R.EIGHTEEN_MONTHS, 731: R.TWO_YEARS,
-    1096: R.THREE_YEARS, 1827: R.FIVE_YEARS, 2192: R.SIX_YEARS, 2557: R.SEVEN_YEARS,
-    2922: R.EIGHT_YEARS, 3288: R.NINE_YEARS, 3653: R.TEN_YEARS,
+    1: R.ONE_DAY,
+    3: R.THREE_DAYS,
+    5: R.FIVE_DAYS,
+    7: R.ONE_WEEK,
+    14: R.TWO_WEEKS,
+    30: R.ONE_MONTH,
+    60: R.TWO_MONTHS,
+    90: R.THREE_MONTHS,
+    120: R.FOUR_MONTHS,
+    150: R.FIVE_MONTHS,
+    180: R.SIX_MONTHS,
+    365: R.ONE_YEAR,
+    400: R.THIRTEEN_MONTHS,
+    545: R.EIGHTEEN_MONTHS,
+    731: R.TWO_YEARS,
+    1096: R.THREE_YEARS,
+    1827: R.FIVE_YEARS,
+    2192: R.SIX_YEARS,
+    2557: R.SEVEN_YEARS,
+    2922: R.EIGHT_YEARS,
+    3288: R.NINE_YEARS,
+    3653: R.TEN_YEARS,
 }
 
 
@@ -82,8 +99,15 @@ class TowerStack(Stack):
         # The role's policy must exist before SageMaker validates access to image and data.
         self.model.node.add_dependency(self.execution_role.policy)
 
-        CfnOutput(self, "ModelName", value=self.model.model_name, description="SageMaker model name")
-        CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn, description="Execution role ARN")
+        CfnOutput(
+            self, "ModelName", value=self.model.model_name, description="SageMaker model name"
+        )
+        CfnOutput(
+            self,
+            "ExecutionRoleArn",
+            value=self.execution_role.role_arn,
+            description="Execution role ARN",
+        )
 
         self.endpoint: TowerEndpoint | None = None
         if tower.deploy_endpoint:
@@ -98,8 +122,18 @@ class TowerStack(Stack):
             )
             if self.log_group is not None:
                 self.endpoint.node.add_dependency(self.log_group)
-            CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name, description="SageMaker endpoint name")
-            CfnOutput(self, "EndpointArn", value=self.endpoint.endpoint_arn, description="SageMaker endpoint ARN")
+            CfnOutput(
+                self,
+                "EndpointName",
+                value=self.endpoint.endpoint_name,
+                description="SageMaker endpoint name",
+            )
+            CfnOutput(
+                self,
+                "EndpointArn",
+                value=self.endpoint.endpoint_arn,
+                description="SageMaker endpoint ARN",
+            )
 
     def _model_data(self, tower: Tower) -> ModelData:
         """The artifact the Model reads. The repack custom resource replaces this seam."""
@@ -121,5 +155,7 @@ class TowerStack(Stack):
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` invoke this tower's endpoint."""
         if self.endpoint is None:
-            raise ValueError(f"tower {self.tower_name!r} has deploy_endpoint: false; there is no endpoint to invoke")
+            raise ValueError(
+                f"tower {self.tower_name!r} has deploy_endpoint: false; there is no endpoint to invoke"
+            )
         return self.endpoint.grant_invoke(grantee)

@@ -76,13 +76,19 @@ def check(outdir: Path) -> list[StackReport]:
         for message in messages:
             print(f"  cfn-lint {name}: {message}")
         resources = len(json.loads(template.read_text()).get("Resources", {}))
-        reports.append(StackReport(name, resources, findings[name], acknowledged[name], errors, warnings))
+        reports.append(
+            StackReport(name, resources, findings[name], acknowledged[name], errors, warnings)
+        )
     return reports
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", default="config/default.yaml", help="environment config (default config/default.yaml)")
+    parser.add_argument(
+        "--config",
+        default="config/default.yaml",
+        help="environment config (default config/default.yaml)",
+    )
     args = parser.parse_args(argv)
     outdir = REPO / "cdk.out"
     started = time.monotonic()

@@ -11,7 +11,16 @@ import yaml
 from hf_towers.cli import build_parser
 from hf_towers.cli.deploy import build_config, tower_name
 
-REQUIRED = ["--model_type", "vision", "--model_name", "clip_vision", "--model_uri", "s3://ml-bucket/clip/model.tar.gz", "--endpoint_name", "clip-vision"]
+REQUIRED = [
+    "--model_type",
+    "vision",
+    "--model_name",
+    "clip_vision",
+    "--model_uri",
+    "s3://ml-bucket/clip/model.tar.gz",
+    "--endpoint_name",
+    "clip-vision",
+]
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -39,8 +48,21 @@ def test_seed_defaults() -> None:
 
 def test_every_optional_flag() -> None:
     _, tower = _tower(
-        ["synth", *REQUIRED, "--instance_type", "ml.g5.2xlarge", "--initial_instance_count_endpoint", "3", "--deploy_model_as_endpoint",
-         "--usr_code_dir", "model_code/vision", "--docker_image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/clip:1", "--main_module_name", "my_clip"]
+        [
+            "synth",
+            *REQUIRED,
+            "--instance_type",
+            "ml.g5.2xlarge",
+            "--initial_instance_count_endpoint",
+            "3",
+            "--deploy_model_as_endpoint",
+            "--usr_code_dir",
+            "model_code/vision",
+            "--docker_image",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/clip:1",
+            "--main_module_name",
+            "my_clip",
+        ]
     )
     assert tower["instance_type"] == "ml.g5.2xlarge"
     assert tower["initial_instance_count"] == 3
@@ -61,7 +83,9 @@ def test_seed_environment_variables_fill_missing_flags_and_flags_win() -> None:
         "USR_CODE_DIR": "model_code/text",
         "MAIN_MODULE_NAME": "towers",
     }
-    name, tower = _tower(["deploy", "--model_type", "text", "--instance_type", "ml.c5.xlarge"], environ)
+    name, tower = _tower(
+        ["deploy", "--model_type", "text", "--instance_type", "ml.c5.xlarge"], environ
+    )
     assert name == "text-tower"
     assert tower["model_uri"] == "s3://ml-bucket/text/model.tar.gz"
     assert tower["endpoint_name"] == "text-ep"
@@ -75,15 +99,41 @@ def test_seed_environment_variables_fill_missing_flags_and_flags_win() -> None:
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
-        (["deploy", "--model_type", "vision"], {}, "the following arguments are required: --model_name, --model_uri, --endpoint_name"),
-        (["deploy", *REQUIRED, "--initial_instance_count_endpoint", "many"], {}, "'many' is not an integer"),
-        (["deploy", *REQUIRED], {"DEPLOY_MODEL_AS_ENDPOINT": "perhaps"}, "DEPLOY_MODEL_AS_ENDPOINT='perhaps': use true or false"),
-        (["deploy", *REQUIRED, "--instance_type", "g5.xlarge"], {}, "instance_type = 'g5.xlarge': must be a SageMaker instance type"),
-        (["deploy", *REQUIRED, "--usr_code_dir", "no/such/dir"], {}, "--usr_code_dir 'no/such/dir' is not a directory"),
-        (["deploy", *REQUIRED, "--initial_instance_count_endpoint", "0"], {}, "initial_instance_count = 0: must be an integer from 1 to 100"),
+        (
+            ["deploy", "--model_type", "vision"],
+            {},
+            "the following arguments are required: --model_name, --model_uri, --endpoint_name",
+        ),
+        (
+            ["deploy", *REQUIRED, "--initial_instance_count_endpoint", "many"],
+            {},
+            "'many' is not an integer",
+        ),
+        (
+            ["deploy", *REQUIRED],
+            {"DEPLOY_MODEL_AS_ENDPOINT": "perhaps"},
+            "DEPLOY_MODEL_AS_ENDPOINT='perhaps': use true or false",
+        ),
+        (
+            ["deploy", *REQUIRED, "--instance_type", "g5.xlarge"],
+            {},
+            "instance_type = 'g5.xlarge': must be a SageMaker instance type",
+        ),
+        (
+            ["deploy", *REQUIRED, "--usr_code_dir", "no/such/dir"],
+            {},
+            "--usr_code_dir 'no/such/dir' is not a directory",
+        ),
+        (
+            ["deploy", *REQUIRED, "--initial_instance_count_endpoint", "0"],
+            {},
+            "initial_instance_count = 0: must be an integer from 1 to 100",
+        ),
     ],
 )
-def test_bad_input_gets_argparse_errors(argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gets_argparse_errors(
+    argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         build_config(_parse(argv), environ)
     assert info.value.code == 2

@@ -35,19 +35,49 @@ def _error(data: Any) -> str:
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (("towers", "vision", "instance_type"), "g5.xlarge", "towers.vision.instance_type = 'g5.xlarge': must be a SageMaker instance type: use an ml.* type"),
-        (("towers", "vision", "initial_instance_count"), 0, "towers.vision.initial_instance_count = 0: must be an integer from 1 to 100"),
-        (("towers", "text", "initial_instance_count"), "two", "towers.text.initial_instance_count = 'two': must be an integer"),
+        (
+            ("towers", "vision", "instance_type"),
+            "g5.xlarge",
+            "towers.vision.instance_type = 'g5.xlarge': must be a SageMaker instance type: use an ml.* type",
+        ),
+        (
+            ("towers", "vision", "initial_instance_count"),
+            0,
+            "towers.vision.initial_instance_count = 0: must be an integer from 1 to 100",
+        ),
+        (
+            ("towers", "text", "initial_instance_count"),
+            "two",
+            "towers.text.initial_instance_count = 'two': must be an integer",
+        ),
         (("region",), "mars-north-1", "region = 'mars-north-1': must be an AWS region code"),
         (("account",), "12345", "account = '12345': must be a 12-digit AWS account id"),
-        (("towers", "qa", "model_uri"), "https://bucket/model.tar.gz", "towers.qa.model_uri = 'https://bucket/model.tar.gz': must be an S3 URI"),
-        (("towers", "qa", "model_uri"), "s3://bucket", "towers.qa.model_uri = 's3://bucket': must be an S3 URI"),
+        (
+            ("towers", "qa", "model_uri"),
+            "https://bucket/model.tar.gz",
+            "towers.qa.model_uri = 'https://bucket/model.tar.gz': must be an S3 URI",
+        ),
+        (
+            ("towers", "qa", "model_uri"),
+            "s3://bucket",
+            "towers.qa.model_uri = 's3://bucket': must be an S3 URI",
+        ),
         (("removal_policy",), "keep", "removal_policy = 'keep': must be retain or destroy"),
-        (("towers", "vision", "kind"), "audio", "towers.vision.kind = 'audio': must be vision, text or task"),
-        (("log_retention_days",), 31, "log_retention_days = 31: must be one of CloudWatch Logs' retention values"),
+        (
+            ("towers", "vision", "kind"),
+            "audio",
+            "towers.vision.kind = 'audio': must be vision, text or task",
+        ),
+        (
+            ("log_retention_days",),
+            31,
+            "log_retention_days = 31: must be one of CloudWatch Logs' retention values",
+        ),
     ],
 )
-def test_bad_values_name_file_key_value_and_fix(path: tuple[str, ...], value: Any, expected: str) -> None:
+def test_bad_values_name_file_key_value_and_fix(
+    path: tuple[str, ...], value: Any, expected: str
+) -> None:
     data = default_data()
     target = data
     for part in path[:-1]:
@@ -60,7 +90,10 @@ def test_bad_values_name_file_key_value_and_fix(path: tuple[str, ...], value: An
 def test_unknown_key_is_rejected_with_its_path() -> None:
     data = default_data()
     data["towers"]["vision"]["instance_typ"] = "ml.g5.xlarge"
-    assert "config/bad.yaml: towers.vision.instance_typ: unknown key: remove it or check its spelling" in _error(data)
+    assert (
+        "config/bad.yaml: towers.vision.instance_typ: unknown key: remove it or check its spelling"
+        in _error(data)
+    )
 
 
 def test_missing_required_key_is_named() -> None:

@@ -8,7 +8,9 @@ from tests.synth_helpers import default_data, templates
 
 
 def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    (policy,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
@@ -25,10 +27,14 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
     }
     artifacts = statements["PutGetArtifacts"]
     assert artifacts["Action"] == ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
-    assert artifacts["Resource"] == {"Fn::Join": ["", [{"Fn::ImportValue": "hf-towers-dev-artifacts:ArtifactBucketArn"}, "/*"]]}
+    assert artifacts["Resource"] == {
+        "Fn::Join": ["", [{"Fn::ImportValue": "hf-towers-dev-artifacts:ArtifactBucketArn"}, "/*"]]
+    }
 
     passrole = statements["PassTowerRolesToSageMaker"]
-    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert passrole["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
     assert len(passrole["Resource"]) == 3  # exactly the three tower roles, no "*"
     assert all(list(r) == ["Fn::ImportValue"] for r in passrole["Resource"])
 
@@ -39,8 +45,16 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
 
     endpoints = statements["ManageEndpointsOfThisEnvironment"]["Resource"]
     names = sorted(r["Fn::Join"][1][-1] for r in endpoints)
-    assert names == [":endpoint/hf-towers-dev-qa", ":endpoint/hf-towers-dev-text", ":endpoint/hf-towers-dev-vision"]
-    every_action = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert names == [
+        ":endpoint/hf-towers-dev-qa",
+        ":endpoint/hf-towers-dev-text",
+        ":endpoint/hf-towers-dev-vision",
+    ]
+    every_action = [
+        a
+        for s in statements.values()
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
     assert not [a for a in every_action if "*" in a]
     assert "sagemaker:InvokeEndpoint" not in every_action  # invoking is grant_invoke's job
 
@@ -49,11 +63,15 @@ def test_deployer_policy_attaches_to_configured_roles() -> None:
     data = default_data()
     data["deployer_role_names"] = ["github-deployer"]
     template = templates(data)["hf-towers-dev-access"]
-    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    (policy,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
     assert policy["Properties"]["Roles"] == ["github-deployer"]
 
 
-def test_every_sagemaker_resource_carries_the_environment_tag(default_templates: dict[str, Any]) -> None:
+def test_every_sagemaker_resource_carries_the_environment_tag(
+    default_templates: dict[str, Any],
+) -> None:
     for name, template in default_templates.items():
         for logical_id, resource in template["Resources"].items():
             if resource["Type"].startswith("AWS::SageMaker::"):

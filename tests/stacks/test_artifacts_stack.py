@@ -41,7 +41,7 @@ def test_key_rotates(template: Template) -> None:
 
 
 def test_key_lets_cloudwatch_logs_encrypt_only_product_log_groups(template: Template) -> None:
-    key: dict[str, Any] = next(iter(template.find_resources("AWS::KMS::Key").values()))
+    key: Any = next(iter(template.find_resources("AWS::KMS::Key").values()))
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     logs = next(s for s in statements if s.get("Sid") == "AllowCloudWatchLogsOfThisProduct")
     assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
@@ -107,7 +107,11 @@ def test_access_log_bucket_uses_s3_managed_keys_and_no_acls(template: Template) 
     template.has_resource_properties(
         "AWS::S3::Bucket",
         {
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
             "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
             "AccessControl": Match.absent(),
         },

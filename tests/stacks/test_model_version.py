@@ -10,7 +10,9 @@ from tests.synth_helpers import default_data, templates
 STACK = "hf-towers-dev-tower-vision"
 
 
-def test_version_bump_replaces_model_and_config_and_updates_endpoint(default_templates: dict[str, Any]) -> None:
+def test_version_bump_replaces_model_and_config_and_updates_endpoint(
+    default_templates: dict[str, Any],
+) -> None:
     data = default_data()
     data["towers"]["vision"]["model_version"] = "2"
     data["towers"]["vision"]["model_uri"] = "s3://example-ml-artifacts/dual-encoder/v2/model.tar.gz"

@@ -17,5 +17,7 @@ STACKS = [
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_template_matches_snapshot(stack: str, default_templates: dict[str, Any], snapshot: SnapshotAssertion) -> None:
+def test_template_matches_snapshot(
+    stack: str, default_templates: dict[str, Any], snapshot: SnapshotAssertion
+) -> None:
     assert default_templates[stack] == snapshot

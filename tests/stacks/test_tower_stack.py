@@ -17,15 +17,20 @@ QA = "hf-towers-dev-tower-qa"
 def _only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
     found = [r for r in template["Resources"].values() if r["Type"] == resource_type]
     assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
-    return found[0]
+    resource: dict[str, Any] = found[0]
+    return resource
 
 
 def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     policy = _only(template, "AWS::IAM::ManagedPolicy")
-    return {s.get("Sid", "model-data"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    return {
+        s.get("Sid", "model-data"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
 
 
-def test_execution_role_trusts_only_sagemaker_of_this_account(default_templates: dict[str, Any]) -> None:
+def test_execution_role_trusts_only_sagemaker_of_this_account(
+    default_templates: dict[str, Any],
+) -> None:
     role = _only(default_templates[VISION], "AWS::IAM::Role")
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
@@ -39,20 +44,47 @@ def test_execution_role_trusts_only_sagemaker_of_this_account(default_templates:
     assert "Policies" not in role["Properties"]  # no inline policies
 
 
-def test_execution_role_statements_are_exactly_least_privilege(default_templates: dict[str, Any]) -> None:
+def test_execution_role_statements_are_exactly_least_privilege(
+    default_templates: dict[str, Any],
+) -> None:
     statements = _statements(default_templates[VISION])
-    assert set(statements) == {"model-data", "DecryptArtifacts", "PullImage", "EcrLogin", "PutSageMakerMetrics", "WriteEndpointLogs"}
+    assert set(statements) == {
+        "model-data",
+        "DecryptArtifacts",
+        "PullImage",
+        "EcrLogin",
+        "PutSageMakerMetrics",
+        "WriteEndpointLogs",
+    }
     assert statements["model-data"] == {
         "Action": "s3:GetObject",
         "Effect": "Allow",
         "Resource": "arn:aws:s3:::example-ml-artifacts/dual-encoder/v1/model.tar.gz",
     }
     assert statements["DecryptArtifacts"]["Action"] == "kms:Decrypt"
-    assert statements["PullImage"]["Action"] == ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    assert statements["PullImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-inference"
-    assert statements["EcrLogin"] == {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*", "Sid": "EcrLogin"}
-    assert statements["PutSageMakerMetrics"]["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
-    assert statements["WriteEndpointLogs"]["Action"] == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    assert statements["PullImage"]["Action"] == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    assert (
+        statements["PullImage"]["Resource"]
+        == "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-inference"
+    )
+    assert statements["EcrLogin"] == {
+        "Action": "ecr:GetAuthorizationToken",
+        "Effect": "Allow",
+        "Resource": "*",
+        "Sid": "EcrLogin",
+    }
+    assert statements["PutSageMakerMetrics"]["Condition"] == {
+        "StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}
+    }
+    assert statements["WriteEndpointLogs"]["Action"] == [
+        "logs:CreateLogStream",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+    ]
     assert list(statements["WriteEndpointLogs"]["Resource"]) == ["Fn::GetAtt"]
     wildcard = [sid for sid, s in statements.items() if s["Resource"] == "*"]
     assert sorted(wildcard) == ["EcrLogin", "PutSageMakerMetrics"]
@@ -76,7 +108,9 @@ def test_vision_model_runs_gpu_dlc_with_inference_code(default_templates: dict[s
 
 
 def test_task_model_uses_hf_task_and_cpu_image(default_templates: dict[str, Any]) -> None:
-    container = _only(default_templates[QA], "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
+    container = _only(default_templates[QA], "AWS::SageMaker::Model")["Properties"][
+        "PrimaryContainer"
+    ]
     assert container["Environment"]["HF_TASK"] == "question-answering"
     assert "SAGEMAKER_PROGRAM" not in container["Environment"]
     assert "-cpu-py312-" in container["Image"]
@@ -90,7 +124,16 @@ def test_endpoint_config_variant_and_volume_key(default_templates: dict[str, Any
             "InitialInstanceCount": 1,
             "InitialVariantWeight": 1,
             "InstanceType": "ml.g5.xlarge",
-            "ModelName": {"Fn::GetAtt": [next(k for k, r in default_templates[VISION]["Resources"].items() if r["Type"] == "AWS::SageMaker::Model"), "ModelName"]},
+            "ModelName": {
+                "Fn::GetAtt": [
+                    next(
+                        k
+                        for k, r in default_templates[VISION]["Resources"].items()
+                        if r["Type"] == "AWS::SageMaker::Model"
+                    ),
+                    "ModelName",
+                ]
+            },
             "VariantName": "AllTraffic",
         }
     ]
@@ -100,13 +143,23 @@ def test_endpoint_config_variant_and_volume_key(default_templates: dict[str, Any
     assert list(text["KmsKeyId"]) == ["Fn::ImportValue"]
 
 
-def test_endpoint_has_configured_name_and_stable_logical_id(default_templates: dict[str, Any]) -> None:
-    endpoints = {k: r for k, r in default_templates[VISION]["Resources"].items() if r["Type"] == "AWS::SageMaker::Endpoint"}
-    assert list(endpoints) == ["EndpointEEF1FD8F"]  # pinned: a new logical id would replace the endpoint
+def test_endpoint_has_configured_name_and_stable_logical_id(
+    default_templates: dict[str, Any],
+) -> None:
+    endpoints = {
+        k: r
+        for k, r in default_templates[VISION]["Resources"].items()
+        if r["Type"] == "AWS::SageMaker::Endpoint"
+    }
+    assert list(endpoints) == [
+        "EndpointEEF1FD8F"
+    ]  # pinned: a new logical id would replace the endpoint
     assert endpoints["EndpointEEF1FD8F"]["Properties"]["EndpointName"] == "hf-towers-dev-vision"
 
 
-def test_log_group_is_the_endpoints_own_encrypted_with_retention(default_templates: dict[str, Any]) -> None:
+def test_log_group_is_the_endpoints_own_encrypted_with_retention(
+    default_templates: dict[str, Any],
+) -> None:
     group = _only(default_templates[VISION], "AWS::Logs::LogGroup")["Properties"]
     assert group["LogGroupName"] == "/aws/sagemaker/Endpoints/hf-towers-dev-vision"
     assert group["RetentionInDays"] == 30
@@ -114,7 +167,12 @@ def test_log_group_is_the_endpoints_own_encrypted_with_retention(default_templat
 
 
 def test_outputs(default_templates: dict[str, Any]) -> None:
-    assert set(default_templates[VISION]["Outputs"]) >= {"ModelName", "ExecutionRoleArn", "EndpointName", "EndpointArn"}
+    assert set(default_templates[VISION]["Outputs"]) >= {
+        "ModelName",
+        "ExecutionRoleArn",
+        "EndpointName",
+        "EndpointArn",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +180,16 @@ def model_only() -> dict[str, Any]:
     data = default_data()
     data["towers"] = {"vision": {**data["towers"]["vision"], "deploy_endpoint": False}}
     _, deployed = build(data)
-    return Template.from_stack(deployed.towers["vision"]).to_json()
+    return dict(Template.from_stack(deployed.towers["vision"]).to_json())
 
 
 def test_model_only_mode_creates_model_and_nothing_after_it(model_only: dict[str, Any]) -> None:
     types = sorted({r["Type"] for r in model_only["Resources"].values()} - {"AWS::CDK::Metadata"})
     assert types == ["AWS::IAM::ManagedPolicy", "AWS::IAM::Role", "AWS::SageMaker::Model"]
-    assert {k for k in model_only["Outputs"] if not k.startswith("Exports")} == {"ModelName", "ExecutionRoleArn"}
+    assert {k for k in model_only["Outputs"] if not k.startswith("Exports")} == {
+        "ModelName",
+        "ExecutionRoleArn",
+    }
     assert "WriteEndpointLogs" not in _statements(model_only)
 
 
@@ -137,9 +198,14 @@ def test_explicit_image_uri_is_used_and_pulled_from_its_repository() -> None:
     uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/clip-serving:1.4.2"
     data["towers"] = {"vision": {**data["towers"]["vision"], "image": uri}}
     _, deployed = build(data)
-    template = Template.from_stack(deployed.towers["vision"]).to_json()
-    assert _only(template, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Image"] == uri
-    assert _statements(template)["PullImage"]["Resource"] == "arn:aws:ecr:eu-west-1:123456789012:repository/team/clip-serving"
+    template = dict(Template.from_stack(deployed.towers["vision"]).to_json())
+    assert (
+        _only(template, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Image"] == uri
+    )
+    assert (
+        _statements(template)["PullImage"]["Resource"]
+        == "arn:aws:ecr:eu-west-1:123456789012:repository/team/clip-serving"
+    )
 
 
 def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
@@ -151,5 +217,9 @@ def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
     stack.grant_invoke(consumer)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
     (statement,) = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:InvokeEndpointWithResponseStream"]
+    assert statement["Action"] == [
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:InvokeEndpointAsync",
+        "sagemaker:InvokeEndpointWithResponseStream",
+    ]
     assert statement["Resource"] == {"Ref": "EndpointEEF1FD8F"}
