@@ -199,7 +199,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
 
         return run_offline_diff(REPO, args.base, args.fail_on, args.output)
     if args.verb == "diff" and not args.model_type and not _value(args, "model_name", environ):
-        return run_cdk(["diff", "--all", "-c", f"config={args.config}"])
+        return run_cdk(["diff", "-c", f"config={args.config}"])
     name, config, data = build_config(args, environ)
     text = yaml.safe_dump(data, sort_keys=False)
     if args.dry_run:
