@@ -19,14 +19,18 @@ def main() -> int:
     seconds = []
     for run in range(1, RUNS + 1):
         started = time.monotonic()
-        result = subprocess.run(["make", "-s", "synth"], cwd=REPO, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            ["make", "-s", "synth"], cwd=REPO, capture_output=True, text=True, check=False
+        )
         elapsed = time.monotonic() - started
         if result.returncode != 0:
             print(result.stdout + result.stderr, file=sys.stderr)
             return result.returncode
         seconds.append(elapsed)
         print(f"run {run}: make synth {elapsed:.1f} s")
-    print(f"median: {statistics.median(seconds):.1f} s over {RUNS} runs (target <= 20 s on 2 cores)")
+    print(
+        f"median: {statistics.median(seconds):.1f} s over {RUNS} runs (target <= 20 s on 2 cores)"
+    )
     return 0
 
 
