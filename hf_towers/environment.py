@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Environment, RemovalPolicy, Tags
+from aws_cdk import Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.config.models import RemovalPolicy as ConfigRemovalPolicy
 from hf_towers.constructs.deployer_policy import ENVIRONMENT_TAG
 from hf_towers.stacks.access_stack import AccessStack
+from hf_towers.stacks.api_stack import ApiStack
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
-from hf_towers.stacks.tower_stack import TowerStack
+from hf_towers.stacks.tower_stack import RETENTION, TowerStack
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,13 @@ class DeployedEnvironment:
     artifacts: ArtifactsStack
     towers: dict[str, TowerStack]
     access: AccessStack
+    api: ApiStack | None = None
+
+    @property
+    def stacks(self) -> list[Stack]:
+        """Every stack of the environment, in deployment order."""
+        extra: list[Stack] = [self.api] if self.api is not None else []
+        return [self.artifacts, *self.towers.values(), self.access, *extra]
 
 
 def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
@@ -41,6 +49,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
     artifacts = ArtifactsStack(
         scope,
         f"{prefix}-artifacts",
+        stack_name=f"{prefix}-artifacts",
         removal_policy=policy,
         artifacts=config.artifacts,
         env=env,
@@ -52,6 +61,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         towers[name] = TowerStack(
             scope,
             f"{prefix}-tower-{name}",
+            stack_name=f"{prefix}-tower-{name}",
             tower_name=name,
             tower=tower,
             endpoint_name=config.endpoint_name(name),
@@ -65,6 +75,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
     access = AccessStack(
         scope,
         f"{prefix}-access",
+        stack_name=f"{prefix}-access",
         environment=config.environment,
         artifacts=artifacts,
         towers=list(towers.values()),
@@ -75,9 +86,26 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         env=env,
         description=f"{config.project} {config.environment}: deployer policy",
     )
-    for stack in (artifacts, *towers.values(), access):
+    api: ApiStack | None = None
+    if config.api.enabled:
+        api = ApiStack(
+            scope,
+            f"{prefix}-api",
+            stack_name=f"{prefix}-api",
+            config=config,
+            log_retention=RETENTION[config.log_retention_days],
+            removal_policy=policy,
+            env=env,
+            description=f"{config.project} {config.environment}: REST API in front of the tower endpoints",
+            termination_protection=config.protected,
+        )
+        for route in api.routes:
+            # Not a reference (the API names endpoints from config): an order, so the first
+            # calls after a deployment find the endpoints.
+            api.add_stack_dependency(towers[route.tower])
+    for stack in (artifacts, *towers.values(), access, *([api] if api else [])):
         for key, value in config.tags.items():
             Tags.of(stack).add(key, value)
         Tags.of(stack).add(ENVIRONMENT_TAG, config.environment)
         Tags.of(stack).add("hf-towers:project", config.project)
-    return DeployedEnvironment(artifacts=artifacts, towers=towers, access=access)
+    return DeployedEnvironment(artifacts=artifacts, towers=towers, access=access, api=api)

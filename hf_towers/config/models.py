@@ -15,8 +15,23 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
+)
+
+from hf_towers.config.delivery import ApiConfig, check_api_towers
+from hf_towers.config.operations import (
+    AsyncInference,
+    Autoscaling,
+    DataCapture,
+    InferenceMode,
+    ModelMonitor,
+    Monitoring,
+    Network,
+    Rollout,
+    Serverless,
+    check_operations,
 )
 
 # Every public commercial, GovCloud and China region as of 2026; "us-east-1", "eu-west-3", ...
@@ -101,6 +116,16 @@ class Tower(_Strict):
     environment: dict[Annotated[str, StringConstraints(pattern=ENV_KEY_PATTERN)], str] = Field(
         default_factory=dict
     )
+    # Operations (README, 'Operations'): one field per concern, rules in config/operations.py.
+    inference_mode: InferenceMode = InferenceMode.REALTIME
+    serverless: Serverless = Field(default_factory=Serverless)
+    async_inference: AsyncInference = Field(default_factory=AsyncInference)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    rollout: Rollout = Field(default_factory=Rollout)
+    data_capture: DataCapture = Field(default_factory=DataCapture)
+    model_monitor: ModelMonitor = Field(default_factory=ModelMonitor)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    network: Network = Field(default_factory=Network)
 
     @field_validator("image")
     @classmethod
@@ -125,6 +150,11 @@ class Tower(_Strict):
                 )
         elif self.hf_task is not None:
             raise ValueError(f"hf_task is only for kind 'task', not {self.kind.value!r}: remove it")
+        return self
+
+    @model_validator(mode="after")
+    def _operations_rules(self) -> Self:
+        check_operations(self)
         return self
 
     @property
@@ -192,6 +222,15 @@ class EnvironmentConfig(_Strict):
     )
     artifacts: Artifacts = Field(default_factory=Artifacts)
     towers: dict[Name, Tower] = Field(min_length=1)
+    api: ApiConfig = Field(
+        default_factory=ApiConfig, description="Optional REST API (README, 'API')."
+    )
+
+    @field_validator("api")
+    @classmethod
+    def _api_towers(cls, api: ApiConfig, info: ValidationInfo) -> ApiConfig:
+        check_api_towers(api, info.data.get("towers"))
+        return api
 
     @model_validator(mode="after")
     def _protected_retains(self) -> Self:

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
+from hf_towers.constructs.s3_location import nag_arn
 from hf_towers.images import ImageRef
 
 
@@ -20,6 +21,13 @@ class ExecutionRole(Construct):
     Grants exactly: read the model data (``model_data_statements``), decrypt with the
     environment key, pull the tower's image, write the tower's endpoint log group (when there
     is one) and put SageMaker metrics. One customer-managed policy, no inline policies.
+
+    Operations add, each only when configured: ``s3:PutObject`` on exactly the data-capture and
+    async-output prefixes (``write_object_arns``, ``<bucket>/<prefix>/*``), ``s3:GetObject`` on
+    the async input prefix, ``kms:Encrypt``/``kms:GenerateDataKey`` on the keys of those objects,
+    ``sns:Publish`` on the async notification topics, and the ENI permissions a Model in a VPC
+    needs. ``acknowledge_object_arns`` are those object ARNs as cdk-nag prints them, for the
+    IAM5 acknowledgement of the ``<prefix>/*`` wildcards.
     """
 
     def __init__(
@@ -31,6 +39,13 @@ class ExecutionRole(Construct):
         image: ImageRef,
         model_data_statements: Sequence[iam.PolicyStatement],
         log_group: logs.ILogGroup | None,
+        write_object_arns: Sequence[str] = (),
+        read_object_arns: Sequence[str] = (),
+        output_key_arns: Sequence[str] = (),
+        publish_topic_arns: Sequence[str] = (),
+        subnet_ids: Sequence[str] = (),
+        security_group_ids: Sequence[str] = (),
+        acknowledge_object_arns: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -69,6 +84,17 @@ class ExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             ),
         ]
+        statements.extend(
+            _operations_statements(
+                stack,
+                write_object_arns=write_object_arns,
+                read_object_arns=read_object_arns,
+                output_key_arns=output_key_arns,
+                publish_topic_arns=publish_topic_arns,
+                subnet_ids=subnet_ids,
+                security_group_ids=security_group_ids,
+            )
+        )
         if log_group is not None:
             statements.append(
                 iam.PolicyStatement(
@@ -90,12 +116,113 @@ class ExecutionRole(Construct):
         )
         acknowledge(
             self.policy,
-            "Resource '*' only for ecr:GetAuthorizationToken and cloudwatch:PutMetricData, which have no "
-            "resource-level permissions (metrics are bounded by the SageMaker namespace condition).",
+            "Resource '*' only for ecr:GetAuthorizationToken, cloudwatch:PutMetricData and (in a VPC) "
+            "the ec2:Describe* calls, which have no resource-level permissions (metrics are bounded by "
+            "the SageMaker namespace condition).",
             "AwsSolutions-IAM5[Resource::*]",
         )
+        if subnet_ids:
+            acknowledge(
+                self.policy,
+                "SageMaker creates the endpoint's network interfaces with generated ids, so their ARNs "
+                "end in '*'; creation is bound to the configured subnets and security groups.",
+                f"AwsSolutions-IAM5[Resource::{nag_arn(stack, 'ec2', 'network-interface/*')}]",
+            )
+        if acknowledge_object_arns:
+            acknowledge(
+                self.policy,
+                "SageMaker names captured requests and async results itself (date and id in the key), "
+                "so writes are granted on exactly the tower's configured prefixes, '<prefix>/*'.",
+                *(f"AwsSolutions-IAM5[Resource::{arn}]" for arn in acknowledge_object_arns),
+            )
 
     @property
     def role_arn(self) -> str:
         """ARN of the role."""
         return self.role.role_arn
+
+
+def _operations_statements(
+    stack: Stack,
+    *,
+    write_object_arns: Sequence[str],
+    read_object_arns: Sequence[str],
+    output_key_arns: Sequence[str],
+    publish_topic_arns: Sequence[str],
+    subnet_ids: Sequence[str],
+    security_group_ids: Sequence[str],
+) -> list[iam.PolicyStatement]:
+    """Statements for data capture, async inference and VPC placement, each only when used."""
+    statements = []
+    if write_object_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="WriteCapturesAndResults",
+                actions=["s3:PutObject"],
+                resources=list(write_object_arns),
+            )
+        )
+    if read_object_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadAsyncRequests", actions=["s3:GetObject"], resources=list(read_object_arns)
+            )
+        )
+    if output_key_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="EncryptCapturesAndResults",
+                actions=["kms:Encrypt", "kms:GenerateDataKey"],
+                resources=list(dict.fromkeys(output_key_arns)),
+            )
+        )
+    if publish_topic_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="PublishAsyncNotifications",
+                actions=["sns:Publish"],
+                resources=list(publish_topic_arns),
+            )
+        )
+    if subnet_ids:
+        statements.append(
+            # ec2:Describe* have no resource-level permissions.
+            iam.PolicyStatement(
+                sid="DescribeNetwork",
+                actions=[
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcs",
+                ],
+                resources=["*"],
+            )
+        )
+        statements.append(
+            iam.PolicyStatement(
+                sid="ManageNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                ],
+                resources=[
+                    stack.format_arn(
+                        service="ec2", resource="network-interface", resource_name="*"
+                    ),
+                    *(
+                        stack.format_arn(service="ec2", resource="subnet", resource_name=subnet)
+                        for subnet in subnet_ids
+                    ),
+                    *(
+                        stack.format_arn(
+                            service="ec2", resource="security-group", resource_name=group
+                        )
+                        for group in security_group_ids
+                    ),
+                ],
+            )
+        )
+    return statements

@@ -10,6 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
+from hf_towers.config.operations import Serverless
 
 VARIANT_NAME = "AllTraffic"
 
@@ -48,6 +49,8 @@ class TowerEndpoint(Construct):
 
     The volume is encrypted with ``key`` where the instance type allows it; on instance-store
     types the hardware encrypts it and the finding is acknowledged with that reason.
+    ``serverless`` replaces instance type and count by a ``ServerlessConfig``; ``async_inference``,
+    ``data_capture`` and ``deployment_config`` are passed through as built by their constructs.
     """
 
     def __init__(
@@ -60,24 +63,33 @@ class TowerEndpoint(Construct):
         instance_type: str,
         initial_instance_count: int,
         key: kms.IKey,
+        serverless: Serverless | None = None,
+        async_inference: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
+        data_capture: sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None = None,
+        deployment_config: sagemaker.CfnEndpoint.DeploymentConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        volume_kms = supports_volume_kms(instance_type)
+        volume_kms = serverless is None and supports_volume_kms(instance_type)
         self.config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=VARIANT_NAME,
-                    model_name=model_name,
-                    initial_instance_count=initial_instance_count,
-                    instance_type=instance_type,
-                    initial_variant_weight=1.0,
-                )
+                _variant(model_name, instance_type, initial_instance_count, serverless)
             ],
             kms_key_id=key.key_arn if volume_kms else None,
+            async_inference_config=async_inference,
+            data_capture_config=data_capture,
         )
-        if not volume_kms:
+        if serverless is not None:
+            acknowledge(
+                self.config,
+                "A serverless variant has no ML storage volume of its own: SageMaker manages and "
+                "encrypts the compute, and the EndpointConfig KmsKeyId is not supported for serverless.",
+                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
+            )
+        elif not volume_kms:
             acknowledge(
                 self.config,
                 f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
@@ -91,6 +103,7 @@ class TowerEndpoint(Construct):
             "Resource",
             endpoint_name=endpoint_name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
+            deployment_config=deployment_config,
         )
 
     @property
@@ -114,3 +127,27 @@ class TowerEndpoint(Construct):
             ],
             resource_arns=[self.endpoint_arn],
         )
+
+
+def _variant(
+    model_name: str, instance_type: str, initial_instance_count: int, serverless: Serverless | None
+) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    """The one variant: instance type and count, or serverless memory and concurrency."""
+    if serverless is None:
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=VARIANT_NAME,
+            model_name=model_name,
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
+            initial_variant_weight=1.0,
+        )
+    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=VARIANT_NAME,
+        model_name=model_name,
+        initial_variant_weight=1.0,
+        serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+            memory_size_in_mb=serverless.memory_size_mb,
+            max_concurrency=serverless.max_concurrency,
+            provisioned_concurrency=serverless.provisioned_concurrency,
+        ),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -15,7 +15,9 @@ class TowerModel(Construct):
 
     ``MODEL_VERSION`` is part of the container environment, a create-only property: a new
     version makes CloudFormation create a new Model (generated name) and, through it, a new
-    EndpointConfig, while the Endpoint is updated in place.
+    EndpointConfig, while the Endpoint is updated in place. ``subnet_ids``/``security_group_ids``
+    (existing ones) put the containers into a VPC; ``enable_network_isolation`` cuts their
+    network access (SageMaker still fetches image and model data).
     """
 
     def __init__(
@@ -28,6 +30,9 @@ class TowerModel(Construct):
         execution_role_arn: str,
         model_version: str,
         environment: Mapping[str, str],
+        subnet_ids: Sequence[str] = (),
+        security_group_ids: Sequence[str] = (),
+        enable_network_isolation: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         env = {**environment, "MODEL_VERSION": model_version}
@@ -42,6 +47,13 @@ class TowerModel(Construct):
                 model_data_source=model_data.model_data_source,
                 environment=dict(sorted(env.items())),
             ),
+            vpc_config=sagemaker.CfnModel.VpcConfigProperty(
+                subnets=list(subnet_ids), security_group_ids=list(security_group_ids)
+            )
+            if subnet_ids
+            else None,
+            # Omitted when off, so templates of towers without it keep their shape.
+            enable_network_isolation=True if enable_network_isolation else None,
         )
 
     @property

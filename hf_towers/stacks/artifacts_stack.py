@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Fn, RemovalPolicy, Stack
 from constructs import Construct
 
 from hf_towers.config.models import Artifacts
@@ -38,5 +38,9 @@ class ArtifactsStack(Stack):
         return f"{self.stack_name}:ArtifactBucketArn"
 
     def import_bucket_arn(self) -> str:
-        """Export the bucket ARN under ``bucket_arn_export_name``; the ``Fn::ImportValue`` for it."""
-        return self.export_value(self.store.bucket.bucket_arn, name=self.bucket_arn_export_name)
+        """Export the bucket ARN under ``bucket_arn_export_name`` (once, however many stacks
+        import it); the ``Fn::ImportValue`` for it."""
+        name = self.bucket_arn_export_name
+        if self.node.try_find_child(f"Export{name}") is None:
+            return self.export_value(self.store.bucket.bucket_arn, name=name)
+        return Fn.import_value(name)

@@ -10,12 +10,23 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from hf_towers.config.models import Tower, TowerKind
+from hf_towers.config.operations import InferenceMode, scaling_bounds
+from hf_towers.constructs.alarm_topic import AlarmTopic
 from hf_towers.constructs.artifact_store import ArtifactStore
+from hf_towers.constructs.async_inference import AsyncOutput
+from hf_towers.constructs.autoscaling import VariantAutoscaling
+from hf_towers.constructs.dashboard import EndpointDashboard
+from hf_towers.constructs.data_capture import data_capture_config, default_capture_prefix
+from hf_towers.constructs.endpoint_alarms import EndpointAlarms
 from hf_towers.constructs.execution_role import ExecutionRole
 from hf_towers.constructs.model_data import ExistingModelData, ModelData
+from hf_towers.constructs.model_monitor import DataQualityMonitor
+from hf_towers.constructs.rollout import deployment_config
+from hf_towers.constructs.s3_location import S3Prefix
 from hf_towers.constructs.tower_endpoint import TowerEndpoint
 from hf_towers.constructs.tower_model import TowerModel
 from hf_towers.images import resolve_image
+from hf_towers.stacks.artifacts_stack import ArtifactsStack
 
 R = logs.RetentionDays
 # CloudWatch Logs' allowed retention values (config validates days against the same set).
@@ -79,6 +90,23 @@ class TowerStack(Stack):
                 removal_policy=removal_policy,
             )
 
+        # Operations that write to S3 (README, 'Operations'): where, and which topics they notify.
+        self.captures: S3Prefix | None = None
+        if tower.deploy_endpoint and tower.data_capture.enabled:
+            self.captures = self._artifact_prefix(
+                store, tower.data_capture.prefix or default_capture_prefix(tower_name)
+            )
+        self.async_output: AsyncOutput | None = None
+        if tower.deploy_endpoint and tower.inference_mode is InferenceMode.ASYNC:
+            self.async_output = self._async_output(tower, store)
+        writes = [p for p in (self.captures,) if p is not None]
+        reads: list[S3Prefix] = []
+        output_keys = [store.key.key_arn] if self.captures is not None else []
+        if self.async_output is not None:
+            writes += [self.async_output.output, self.async_output.failures]
+            reads.append(self.async_output.requests)
+            output_keys.append(self.async_output.output_key_arn)
+
         self.execution_role = ExecutionRole(
             self,
             "ExecutionRole",
@@ -86,6 +114,13 @@ class TowerStack(Stack):
             image=image,
             model_data_statements=model_data.read_statements(),
             log_group=self.log_group,
+            write_object_arns=[p.objects_arn for p in writes],
+            read_object_arns=[p.objects_arn for p in reads],
+            output_key_arns=output_keys,
+            publish_topic_arns=self.async_output.topic_arns if self.async_output else [],
+            subnet_ids=tower.network.subnet_ids,
+            security_group_ids=tower.network.security_group_ids,
+            acknowledge_object_arns=[p.nag_objects_arn for p in writes + reads],
         )
         self.model = TowerModel(
             self,
@@ -95,6 +130,9 @@ class TowerStack(Stack):
             execution_role_arn=self.execution_role.role_arn,
             model_version=tower.model_version,
             environment=self._container_environment(tower),
+            subnet_ids=tower.network.subnet_ids,
+            security_group_ids=tower.network.security_group_ids,
+            enable_network_isolation=tower.network.enable_network_isolation,
         )
         # The role's policy must exist before SageMaker validates access to image and data.
         self.model.node.add_dependency(self.execution_role.policy)
@@ -110,7 +148,30 @@ class TowerStack(Stack):
         )
 
         self.endpoint: TowerEndpoint | None = None
+        self.alarm_topic: AlarmTopic | None = None
+        self.alarms: EndpointAlarms | None = None
+        self.autoscaling: VariantAutoscaling | None = None
+        self.monitor: DataQualityMonitor | None = None
+        self.dashboard: EndpointDashboard | None = None
         if tower.deploy_endpoint:
+            if tower.monitoring.alarms:
+                self.alarm_topic = AlarmTopic(self, "AlarmTopic", removal_policy=removal_policy)
+                self.alarms = EndpointAlarms(
+                    self,
+                    "Alarms",
+                    endpoint_name=endpoint_name,
+                    settings=tower.monitoring,
+                    topic=self.alarm_topic.topic,
+                )
+                CfnOutput(
+                    self,
+                    "AlarmTopicArn",
+                    value=self.alarm_topic.topic_arn,
+                    description="SNS topic of the endpoint's alarms (subscribe to it)",
+                )
+            rollback = (
+                self.alarms.alarm_names if self.alarms and tower.rollout.auto_rollback else []
+            )
             self.endpoint = TowerEndpoint(
                 self,
                 "Endpoint",
@@ -119,9 +180,20 @@ class TowerStack(Stack):
                 instance_type=tower.instance_type,
                 initial_instance_count=tower.initial_instance_count,
                 key=store.key,
+                serverless=tower.serverless
+                if tower.inference_mode is InferenceMode.SERVERLESS
+                else None,
+                async_inference=self.async_output.config if self.async_output else None,
+                data_capture=data_capture_config(
+                    tower.data_capture, destination=self.captures, key_arn=store.key.key_arn
+                )
+                if self.captures is not None
+                else None,
+                deployment_config=deployment_config(tower.rollout, rollback_alarm_names=rollback),
             )
             if self.log_group is not None:
                 self.endpoint.node.add_dependency(self.log_group)
+            self._add_operations(tower_name, tower, endpoint_name, store, region)
             CfnOutput(
                 self,
                 "EndpointName",
@@ -134,6 +206,79 @@ class TowerStack(Stack):
                 value=self.endpoint.endpoint_arn,
                 description="SageMaker endpoint ARN",
             )
+
+    def _add_operations(
+        self, tower_name: str, tower: Tower, endpoint_name: str, store: ArtifactStore, region: str
+    ) -> None:
+        """Autoscaling, drift monitoring and the dashboard of the endpoint."""
+        assert self.endpoint is not None
+        if tower.inference_mode is not InferenceMode.SERVERLESS and tower.autoscaling.enabled:
+            low, high = scaling_bounds(tower)
+            self.autoscaling = VariantAutoscaling(
+                self,
+                "Autoscaling",
+                endpoint_name=endpoint_name,
+                settings=tower.autoscaling,
+                min_capacity=low,
+                max_capacity=high,
+                asynchronous=tower.inference_mode is InferenceMode.ASYNC,
+            )
+            # The variant exists only once the endpoint does.
+            self.autoscaling.node.add_dependency(self.endpoint.resource)
+        if tower.model_monitor.enabled and self.captures is not None:
+            self.monitor = DataQualityMonitor(
+                self,
+                "DataQualityMonitor",
+                settings=tower.model_monitor,
+                endpoint_name=endpoint_name,
+                captures=self.captures,
+                reports=self._artifact_prefix(store, f"model-monitor/{tower_name}"),
+                key=store.key,
+                region=region,
+            )
+            # The job definition validates that the endpoint exists.
+            self.monitor.node.add_dependency(self.endpoint.resource)
+        if tower.monitoring.dashboard:
+            self.dashboard = EndpointDashboard(
+                self,
+                "Dashboard",
+                endpoint_name=endpoint_name,
+                mode=tower.inference_mode,
+                instance_type=tower.instance_type,
+                alarms=self.alarms.alarms if self.alarms else [],
+            )
+
+    def _async_output(self, tower: Tower, store: ArtifactStore) -> AsyncOutput:
+        settings = tower.async_inference
+        assert settings.output_prefix is not None  # config validation guarantees it
+
+        def where(prefix: str) -> S3Prefix:
+            if settings.bucket is None:
+                return self._artifact_prefix(store, prefix)
+            return S3Prefix.in_bucket(self, settings.bucket, prefix)
+
+        return AsyncOutput(
+            self,
+            "AsyncInference",
+            settings=settings,
+            output=where(settings.output_prefix),
+            failures=where(settings.effective_failure_prefix),
+            requests=where(settings.effective_input_prefix),
+            output_key_arn=settings.kms_key_arn or store.key.key_arn,
+            key=store.key,
+        )
+
+    @staticmethod
+    def _artifact_prefix(store: ArtifactStore, prefix: str) -> S3Prefix:
+        """``prefix`` in the environment's artifact bucket (its ARN imported by export name)."""
+        artifacts = Stack.of(store)
+        if not isinstance(artifacts, ArtifactsStack):
+            raise TypeError("the artifact store must belong to an ArtifactsStack")
+        return S3Prefix(
+            bucket_arn=artifacts.import_bucket_arn(),
+            bucket_label=artifacts.bucket_arn_export_name,
+            prefix=prefix,
+        )
 
     def _model_data(self, tower: Tower) -> ModelData:
         """The artifact the Model reads. The repack custom resource replaces this seam."""

@@ -75,7 +75,7 @@ class RepackedModelData(Construct):
     :param compressed: ``True`` (default) for ``model.tar.gz`` / ``ModelDataUrl``; ``False`` for an
         uncompressed prefix / ``ModelDataSource`` (``S3Prefix``, ``CompressionType: None``).
     :param max_ratio: largest decompressed/compressed ratio accepted. Default 100.
-    :param part_size: multipart part size (bytes) for streamed output. Default 64 MiB.
+    :param part_size: multipart part size (bytes) for streamed output. Default 16 MiB.
     :param memory_size: MiB of the worker function. Default 2048.
     :param total_timeout: how long the ``is_complete`` polling may take. Default 2 hours.
     :param removal_policy: ``RETAIN`` (default) keeps the generated artifact when the resource is

@@ -44,7 +44,11 @@ def tar_gz(
 
 def code_zip(files: dict[str, bytes] | None = None) -> bytes:
     """Zip of a code directory (default: ``inference.py`` and ``requirements.txt``)."""
-    files = files if files is not None else {"inference.py": INFERENCE, "requirements.txt": REQUIREMENTS}
+    files = (
+        files
+        if files is not None
+        else {"inference.py": INFERENCE, "requirements.txt": REQUIREMENTS}
+    )
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w") as zf:
         for name, data in sorted(files.items()):
@@ -84,12 +88,17 @@ def check_archive(data: bytes) -> dict[str, bytes | None]:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "model.tar.gz"
         archive.write_bytes(data)
-        gz = subprocess.run(["gzip", "-t", str(archive)], capture_output=True, text=True, check=False)
+        gz = subprocess.run(
+            ["gzip", "-t", str(archive)], capture_output=True, text=True, check=False
+        )
         assert gz.returncode == 0 and not gz.stderr, gz.stderr
         gnu = Path(tmp) / "gnu"
         gnu.mkdir()
         res = subprocess.run(
-            ["tar", "-xzf", str(archive), "-C", str(gnu)], capture_output=True, text=True, check=False
+            ["tar", "-xzf", str(archive), "-C", str(gnu)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert res.returncode == 0 and not res.stderr, res.stderr
         py = Path(tmp) / "py"

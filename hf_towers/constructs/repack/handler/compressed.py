@@ -177,8 +177,9 @@ def _stream(
         return True
     skip = int(parts[-1][2]) if parts else 0
     workers = 2
-    buffer: list[bytes] = []
-    buffered = 0
+    buffer = bytearray()
+    # Stay under S3's 10,000 parts whatever the size (stored output ~ source size).
+    part_size = max(job.part_size, -(-job.source_size * 11 // 10 // 9_000))
     pending: deque[tuple[int, Future[bytes]]] = deque()
     sending: Future[str] | None = None
     sending_meta: list[Any] = []
@@ -195,12 +196,11 @@ def _stream(
         save_state(s3, job, state)
 
     def flush(next_chunk: int) -> None:
-        nonlocal buffer, buffered, sending, sending_meta
+        nonlocal buffer, sending, sending_meta
         finish_sending()
         if buffer:
             number = len(parts) + 1
-            data = b"".join(buffer)
-            buffer, buffered = [], 0
+            data, buffer = buffer, bytearray()
             sending = uploader.submit(upload.upload, number, data)
             sending_meta = [number, "", next_chunk]
 
@@ -208,13 +208,10 @@ def _stream(
 
         def drain(limit: int) -> bool:
             """Collect compressed chunks in order; False when the time is up at a part boundary."""
-            nonlocal buffered
             while len(pending) > limit:
                 index, future = pending.popleft()
-                member = future.result()
-                buffer.append(member)
-                buffered += len(member)
-                if buffered >= job.part_size:
+                buffer.extend(future.result())
+                if len(buffer) >= part_size:
                     flush(index + 1)
                     if seconds_left() < MARGIN:
                         return False

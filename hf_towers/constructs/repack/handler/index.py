@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped,unused-ignore]
 
 from . import compressed, prefix, props
 from .codepack import load_zip

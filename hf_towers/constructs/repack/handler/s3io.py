@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+import boto3  # type: ignore[import-untyped,unused-ignore]
+from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped,unused-ignore]
 
 from .errors import RepackError
 
@@ -130,7 +130,7 @@ class Multipart:
                 done[int(part["PartNumber"])] = str(part["ETag"])
         return done
 
-    def upload(self, number: int, data: bytes) -> str:
+    def upload(self, number: int, data: bytes | bytearray) -> str:
         response = self.s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )

@@ -1,0 +1,115 @@
+"""``python main.py recommend ARTIFACT``: instance types that hold the model, cheapest first.
+
+ARTIFACT is a local file or folder, or an S3 URI (``s3://bucket/model.tar.gz`` or a prefix
+ending in ``/``) read with your AWS credentials (boto3's usual chain; ``AWS_ENDPOINT_URL_S3``
+is honoured). A type fits when size x workers x overhead fits its memory (and, on GPU types,
+the workers of one GPU fit that GPU's memory). Prices: hf_towers/data/instance_prices.json
+(on-demand hosting, dated, one region).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hf_towers.recommend import (
+    DEFAULT_OVERHEAD,
+    GIB,
+    ArtifactError,
+    artifact_size,
+    load_prices,
+    recommend,
+)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return int(text)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``recommend``."""
+    parser = subparsers.add_parser(
+        "recommend",
+        help="suggest SageMaker instance types for a model artifact, cheapest first",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("artifact", help="local file/folder or s3://bucket/key (or prefix/)")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="model-server workers (default: one per vCPU on CPU types, one per GPU on GPU types)",
+    )
+    parser.add_argument(
+        "--overhead",
+        type=_positive_float,
+        default=DEFAULT_OVERHEAD,
+        help=f"memory per worker as a multiple of the model size (default {DEFAULT_OVERHEAD})",
+    )
+    parser.add_argument(
+        "--budget", type=_positive_float, default=None, help="most USD per instance-hour"
+    )
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--gpu", dest="gpu", action="store_const", const=True, help="GPU types only")
+    kind.add_argument("--cpu", dest="gpu", action="store_const", const=False, help="CPU types only")
+    parser.add_argument("--top", type=_positive_int, default=10, help="show this many (default 10)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table; 0 when something fits, 1 when nothing does, 2 on a bad artifact."""
+    if args.overhead < 1:
+        print(f"recommend: --overhead {args.overhead} must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        size = artifact_size(args.artifact)
+    except ArtifactError as exc:
+        print(f"recommend: {exc}", file=sys.stderr)
+        return 2
+    table = load_prices()
+    try:
+        found = recommend(
+            size,
+            table,
+            workers=args.workers,
+            overhead=args.overhead,
+            budget=args.budget,
+            gpu=args.gpu,
+        )
+    except ArtifactError as exc:
+        print(f"recommend: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.artifact}: {size / GIB:.2f} GiB; overhead x{args.overhead:g} per worker; "
+        f"prices: {table.region} on-demand hosting as of {table.as_of} ({table.currency}/hour)"
+    )
+    if not found:
+        limit = f" under {args.budget:g} {table.currency}/hour" if args.budget else ""
+        print(
+            f"no instance type fits{limit}: raise --budget, lower --workers or --overhead, "
+            "or shrink the model (quantize, shard)",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"{'instance type':<18} {'$/hour':>8} {'workers':>7} {'needs GiB':>9} {'of GiB':>7} {'headroom':>8}"
+    )
+    for rec in found[: args.top]:
+        print(
+            f"{rec.instance.name:<18} {rec.instance.price:>8.3f} {rec.workers:>7} "
+            f"{rec.needed_gib:>9.2f} {rec.available_gib:>7.1f} {rec.headroom:>8.0%}"
+        )
+    return 0

@@ -1,0 +1,122 @@
+"""Application Auto Scaling of a tower's instance count (real-time and async endpoints).
+
+Real-time: target tracking on ``SageMakerVariantInvocationsPerInstance``. Async: target tracking
+on ``ApproximateBacklogSizePerInstance``; when the minimum is 0 the endpoint scales in to zero
+instances and a step policy on ``HasBacklogWithoutCapacity`` adds the first instance back.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from hf_towers.config.operations import Autoscaling
+from hf_towers.constructs.tower_endpoint import VARIANT_NAME
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# The service-linked role Application Auto Scaling uses for SageMaker variants (created by AWS on
+# first use): no role of ours, so no extra IAM to keep least privilege.
+SERVICE_LINKED_ROLE = (
+    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+class VariantAutoscaling(Construct):
+    """ScalableTarget ``endpoint/<name>/variant/AllTraffic`` and its scaling policies."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        endpoint_name: str,
+        settings: Autoscaling,
+        min_capacity: int,
+        max_capacity: int,
+        asynchronous: bool,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        role = iam.Role.from_role_arn(
+            self,
+            "ServiceLinkedRole",
+            stack.format_arn(
+                service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE
+            ),
+            mutable=False,
+        )
+        self.target = appscaling.ScalableTarget(
+            self,
+            "Resource",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
+            scalable_dimension=SCALABLE_DIMENSION,
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+            role=role,
+        )
+        scale_in = Duration.seconds(settings.scale_in_cooldown_seconds)
+        scale_out = Duration.seconds(settings.scale_out_cooldown_seconds)
+        self.step_out_from_zero: appscaling.StepScalingAction | None = None
+        self.backlog_alarm: cloudwatch.Alarm | None = None
+        if not asynchronous:
+            self.target.scale_to_track_metric(
+                "InvocationsPerInstance",
+                target_value=settings.target_invocations_per_instance,
+                predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+                scale_in_cooldown=scale_in,
+                scale_out_cooldown=scale_out,
+            )
+            return
+        self.target.scale_to_track_metric(
+            "BacklogPerInstance",
+            target_value=settings.target_backlog_per_instance,
+            custom_metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="ApproximateBacklogSizePerInstance",
+                dimensions_map={"EndpointName": endpoint_name},
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
+            scale_in_cooldown=scale_in,
+            scale_out_cooldown=scale_out,
+        )
+        if min_capacity == 0:
+            self._scale_out_from_zero(endpoint_name, settings)
+
+    def _scale_out_from_zero(self, endpoint_name: str, settings: Autoscaling) -> None:
+        """Backlog-per-instance is undefined at zero instances: a step policy adds one."""
+        self.step_out_from_zero = appscaling.StepScalingAction(
+            self,
+            "ScaleOutFromZero",
+            scaling_target=self.target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
+            cooldown=Duration.seconds(settings.scale_out_cooldown_seconds),
+        )
+        self.step_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
+        self.backlog_alarm = cloudwatch.Alarm(
+            self,
+            "HasBacklogWithoutCapacity",
+            alarm_description=f"{endpoint_name}: requests queued while scaled to zero; adds an instance",
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="HasBacklogWithoutCapacity",
+                dimensions_map={"EndpointName": endpoint_name},
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
+            threshold=1,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )
+        self.backlog_alarm.add_alarm_action(
+            actions.ApplicationScalingAction(self.step_out_from_zero)
+        )

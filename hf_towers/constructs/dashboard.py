@@ -1,0 +1,117 @@
+"""A tower's CloudWatch dashboard: traffic, latency, errors, utilisation, async backlog, alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from hf_towers.config.operations import InferenceMode, is_accelerated
+from hf_towers.constructs.tower_endpoint import VARIANT_NAME
+
+SAGEMAKER = "AWS/SageMaker"
+# Instance metrics of endpoints (per variant): CPU, memory, disk and GPU utilisation.
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+
+class EndpointDashboard(Construct):
+    """One dashboard per tower; instance utilisation for instance-based endpoints (GPU rows on
+    accelerated types), backlog for async endpoints, and the tower's alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        endpoint_name: str,
+        mode: InferenceMode,
+        instance_type: str,
+        alarms: Sequence[cloudwatch.IAlarm] = (),
+    ) -> None:
+        super().__init__(scope, id_)
+        variant = {"EndpointName": endpoint_name, "VariantName": VARIANT_NAME}
+
+        def metric(
+            name: str,
+            statistic: str,
+            *,
+            namespace: str = SAGEMAKER,
+            dimensions: dict[str, str] | None = None,
+            label: str | None = None,
+        ) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=name,
+                dimensions_map=dimensions or variant,
+                statistic=statistic,
+                period=Duration.minutes(1),
+                label=label or f"{name} {statistic}",
+            )
+
+        rows: list[list[cloudwatch.IWidget]] = [
+            [
+                cloudwatch.GraphWidget(
+                    title="Invocations and errors",
+                    left=[
+                        metric("Invocations", "Sum"),
+                        metric("Invocation4XXErrors", "Sum"),
+                        metric("Invocation5XXErrors", "Sum"),
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Latency (microseconds)",
+                    left=[
+                        metric("ModelLatency", "p50"),
+                        metric("ModelLatency", "p90"),
+                        metric("ModelLatency", "p99"),
+                        metric("OverheadLatency", "p99"),
+                    ],
+                    width=12,
+                ),
+            ]
+        ]
+        if mode is not InferenceMode.SERVERLESS:
+            utilisation = ["CPUUtilization", "MemoryUtilization", "DiskUtilization"]
+            if is_accelerated(instance_type):
+                utilisation += ["GPUUtilization", "GPUMemoryUtilization"]
+            rows.append(
+                [
+                    cloudwatch.GraphWidget(
+                        title="Instance utilisation (%)",
+                        left=[
+                            metric(name, "Average", namespace=INSTANCE_NAMESPACE)
+                            for name in utilisation
+                        ],
+                        width=24,
+                    )
+                ]
+            )
+        if mode is InferenceMode.ASYNC:
+            endpoint_only = {"EndpointName": endpoint_name}
+            rows.append(
+                [
+                    cloudwatch.GraphWidget(
+                        title="Async backlog",
+                        left=[
+                            metric("ApproximateBacklogSize", "Average", dimensions=endpoint_only),
+                            metric(
+                                "ApproximateBacklogSizePerInstance",
+                                "Average",
+                                dimensions=endpoint_only,
+                            ),
+                        ],
+                        right=[
+                            metric("HasBacklogWithoutCapacity", "Maximum", dimensions=endpoint_only)
+                        ],
+                        width=24,
+                    )
+                ]
+            )
+        if alarms:
+            rows.append(
+                [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24)]
+            )
+        self.dashboard = cloudwatch.Dashboard(self, "Resource", widgets=rows)

@@ -1,0 +1,1 @@
+"""The multi-account delivery pipeline (CDK Pipelines): ``pipeline_app.py`` builds it."""

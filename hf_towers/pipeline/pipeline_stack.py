@@ -1,0 +1,233 @@
+"""The self-mutating delivery pipeline (tooling account): source, test + synth, one stage per
+environment in config order, a manual approval before protected environments, smoke tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from hf_towers.compliance import acknowledge
+from hf_towers.config.delivery import PipelineConfig
+from hf_towers.config.models import EnvironmentConfig
+from hf_towers.pipeline.nag import acknowledge_framework_policies, default_policies
+from hf_towers.pipeline.smoke import endpoint_outputs, smoke_commands, smoke_role_name, smoke_towers
+from hf_towers.pipeline.stage import EnvironmentStage
+
+PIPELINE_CONFIG_CONTEXT = "pipeline"
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Ubuntu 22.04, Python 3.11, Node 20
+
+
+def synth_commands(pipeline_config_file: str) -> list[str]:
+    """The gate (``make test``), then the pipeline app's synth into ``cdk.out``."""
+    return [
+        "make test",
+        f'npx cdk synth -a ".venv/bin/python pipeline_app.py" -c {PIPELINE_CONFIG_CONTEXT}={pipeline_config_file}',
+    ]
+
+
+class PipelineStack(Stack):
+    """``<project>-pipeline`` in the tooling account."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: PipelineConfig,
+        environments: Sequence[EnvironmentConfig],
+        pipeline_config_file: str = "config/pipeline.yaml",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.config = config
+        self.source = pipelines.CodePipelineSource.connection(
+            config.repository, config.branch, connection_arn=config.connection_arn
+        )
+        self.artifact_key = kms.Key(
+            self,
+            "ArtifactKey",
+            description=f"{config.project} pipeline artifacts (shared with the target accounts)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        )
+        self.artifact_bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.artifact_key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        defaults = pipelines.CodeBuildOptions(
+            build_environment=codebuild.BuildEnvironment(
+                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.MEDIUM
+            ),
+            partial_build_spec=codebuild.BuildSpec.from_object(
+                {"phases": {"install": {"runtime-versions": {"python": "3.11"}}}}
+            ),
+            timeout=Duration.minutes(60),
+        )
+        self.synth_step = pipelines.CodeBuildStep(
+            "Synth",
+            input=self.source,
+            commands=synth_commands(pipeline_config_file),
+            primary_output_directory="cdk.out",
+        )
+        # Our own CodePipeline with our artifact bucket (KMS key with rotation, versioned,
+        # access-logged): CDK Pipelines grants the target accounts' deploy roles on key and bucket.
+        self.code_pipeline = codepipeline.Pipeline(
+            self,
+            "CodePipeline",
+            pipeline_name=f"{config.project}-delivery",
+            artifact_bucket=self.artifact_bucket,
+            restart_execution_on_update=True,
+            enable_key_rotation=True,  # also for the cross-region replication keys
+            pipeline_type=codepipeline.PipelineType.V2,
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            code_pipeline=self.code_pipeline,
+            synth=self.synth_step,
+            self_mutation=True,
+            code_build_defaults=defaults,
+            docker_enabled_for_synth=False,
+            publish_assets_in_parallel=False,
+        )
+        self.stages: list[EnvironmentStage] = []
+        self.approvals: dict[str, pipelines.ManualApprovalStep] = {}
+        self.smoke_steps: dict[str, pipelines.CodeBuildStep] = {}
+        for env_config in environments:
+            stage = EnvironmentStage(
+                self,
+                env_config.environment,
+                config=env_config,
+                tooling_account=config.tooling_account,
+                pipeline_stack_name=self.stack_name,
+                smoke_test=config.smoke_test,
+            )
+            pre: list[pipelines.Step] = []
+            if env_config.protected:
+                approval = pipelines.ManualApprovalStep(
+                    f"Approve-{env_config.environment}",
+                    comment=f"Promote to protected environment {env_config.environment} "
+                    f"({env_config.account}, {env_config.region})?",
+                )
+                self.approvals[env_config.environment] = approval
+                pre.append(approval)
+            post: list[pipelines.Step] = []
+            if stage.smoke is not None:
+                step = self._smoke_step(stage, env_config)
+                self.smoke_steps[env_config.environment] = step
+                post.append(step)
+            self.pipeline.add_stage(stage, pre=pre, post=post)
+            self.stages.append(stage)
+        self.pipeline.build_pipeline()
+        self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """What CDK Pipelines generates; our own buckets' two documented exceptions."""
+        cfn_pipeline = self.code_pipeline.node.default_child
+        if isinstance(cfn_pipeline, CfnResource):
+            # cfn-lint 1.x reports CDK's Fn::Join role ARNs in the CloudFormation deploy actions
+            # as E3703 ("prefer Fn::Sub"), and W3005 for the DependsOn CDK adds next to the
+            # role's GetAtt: style of generated code, not errors of the pipeline.
+            cfn_pipeline.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E3703", "W3005"]}})
+        acknowledge_framework_policies(
+            [*default_policies(self.code_pipeline), *default_policies(self.pipeline)]
+        )
+        for root in (self.code_pipeline, self.pipeline):
+            for node in root.node.find_all():
+                if isinstance(node, codebuild.CfnProject):
+                    acknowledge(
+                        node,
+                        "The project's source is the pipeline's artifact (type CODEPIPELINE), "
+                        "fetched through the CodeStar connection: no repository URL or "
+                        "credentials are stored in the project.",
+                        "HIPAA.Security-CodeBuildProjectSourceRepoUrl",
+                        "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
+                    )
+        acknowledge(
+            self.access_logs,
+            "S3 server access logs can only be delivered to buckets encrypted with SSE-S3, not SSE-KMS.",
+            "HIPAA.Security-S3DefaultEncryptionKMS",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+        )
+        for bucket in (self.access_logs, self.artifact_bucket):
+            acknowledge(
+                bucket,
+                "Pipeline artifacts and their access logs are rebuilt from the repository on "
+                "every run; cross-region replication would copy transient build outputs.",
+                "HIPAA.Security-S3BucketReplicationEnabled",
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+                "PCI.DSS.321-S3BucketReplicationEnabled",
+            )
+        for support in self.code_pipeline.cross_region_support.values():
+            acknowledge(
+                support.replication_bucket,
+                "CDK's cross-region support stack: the replication bucket only carries this "
+                "pipeline's transient artifacts into the region of a stage (KMS-encrypted with a "
+                "rotated key, TLS only); the bucket is generated by CDK Pipelines and its "
+                "settings are not configurable.",
+                "AwsSolutions-S1",
+                "HIPAA.Security-S3BucketLoggingEnabled",
+                "NIST.800.53.R5-S3BucketLoggingEnabled",
+                "PCI.DSS.321-S3BucketLoggingEnabled",
+                "HIPAA.Security-S3BucketVersioningEnabled",
+                "NIST.800.53.R5-S3BucketVersioningEnabled",
+                "PCI.DSS.321-S3BucketVersioningEnabled",
+                "HIPAA.Security-S3BucketReplicationEnabled",
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+                "PCI.DSS.321-S3BucketReplicationEnabled",
+            )
+
+    def _smoke_step(
+        self, stage: EnvironmentStage, config: EnvironmentConfig
+    ) -> pipelines.CodeBuildStep:
+        assert stage.smoke is not None
+        outputs = endpoint_outputs(stage.deployed.towers, smoke_towers(config))
+        return pipelines.CodeBuildStep(
+            f"SmokeTest-{config.environment}",
+            commands=smoke_commands(config),
+            env_from_cfn_outputs={"SMOKE_ROLE_ARN": stage.smoke.role_arn_output, **outputs},
+            role_policy_statements=[
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole"],
+                    resources=[
+                        f"arn:{self.partition}:iam::{config.account}:role/{smoke_role_name(config)}"
+                    ],
+                )
+            ],
+        )

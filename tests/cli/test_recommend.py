@@ -1,0 +1,181 @@
+"""``main.py recommend``: sizing from a local file or folder and from S3 (moto server), the fit
+rule, budget and CPU/GPU filters, and the CLI's messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from hf_towers.cli import recommend as cli
+from hf_towers.recommend import (
+    GIB,
+    ArtifactError,
+    InstanceType,
+    PriceTable,
+    artifact_size,
+    load_prices,
+    recommend,
+)
+
+BUCKET = "models-under-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A real boto3 client on the moto server; boto3's defaults point there too (for the CLI)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="main.py")
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["recommend", *argv])
+    code: int = args.func(args)
+    return code
+
+
+TABLE = PriceTable(
+    region="us-east-1",
+    as_of="2025-01-15",
+    currency="USD",
+    instances=(
+        InstanceType("ml.cpu.small", vcpu=2, memory_gib=8, gpus=0, gpu_memory_gib=0, price=0.1),
+        InstanceType("ml.cpu.big", vcpu=4, memory_gib=32, gpus=0, gpu_memory_gib=0, price=0.4),
+        InstanceType("ml.gpu.one", vcpu=4, memory_gib=16, gpus=1, gpu_memory_gib=24, price=1.0),
+        InstanceType("ml.gpu.four", vcpu=48, memory_gib=192, gpus=4, gpu_memory_gib=96, price=5.0),
+    ),
+)
+
+
+def test_fit_rule_counts_workers_and_overhead_cheapest_first() -> None:
+    # 2 GiB x 2 workers x 1.5 = 6 GiB fits 8; 2 x 4 x 1.5 = 12 fits 32; GPU: 2 x 1 x 1.5 = 3 of 24
+    found = recommend(2 * GIB, TABLE)
+    assert [r.instance.name for r in found] == [
+        "ml.cpu.small",
+        "ml.cpu.big",
+        "ml.gpu.one",
+        "ml.gpu.four",
+    ]
+    small = found[0]
+    assert (small.workers, small.needed_gib, small.available_gib) == (2, 6.0, 8.0)
+    assert small.headroom == pytest.approx(0.25)
+    # 3 GiB: 3 x 2 x 1.5 = 9 > 8 GiB: the small CPU type no longer fits
+    assert "ml.cpu.small" not in [r.instance.name for r in recommend(3 * GIB, TABLE)]
+
+
+def test_gpu_types_are_bounded_by_one_gpu_and_by_host_memory() -> None:
+    # 12 GiB x 1.5 = 18 GiB per worker: fits a 24 GiB GPU, but not the 16 GiB host of gpu.one
+    found = recommend(12 * GIB, TABLE, gpu=True)
+    assert [r.instance.name for r in found] == ["ml.gpu.four"]
+    assert (found[0].workers, found[0].needed_gib, found[0].available_gib) == (4, 18.0, 24.0)
+    # 8 workers on 4 GPUs: two per GPU need 36 GiB of a 24 GiB GPU
+    assert recommend(12 * GIB, TABLE, gpu=True, workers=8) == []
+
+
+def test_budget_and_kind_filters() -> None:
+    assert [r.instance.name for r in recommend(1 * GIB, TABLE, budget=0.5)] == [
+        "ml.cpu.small",
+        "ml.cpu.big",
+    ]
+    assert all(not r.instance.gpu for r in recommend(1 * GIB, TABLE, gpu=False))
+    with pytest.raises(ArtifactError, match="empty"):
+        recommend(0, TABLE)
+
+
+def test_price_table_is_dated_regional_and_complete() -> None:
+    table = load_prices()
+    assert (table.region, table.currency) == ("us-east-1", "USD")
+    assert table.as_of[:2] == "20" and len(table.as_of) == 10
+    names = {i.name for i in table.instances}
+    assert {"ml.m5.xlarge", "ml.g5.xlarge", "ml.g5.8xlarge", "ml.c5.large"} <= names
+    assert all(i.price > 0 and i.memory_gib > 0 for i in table.instances)
+    assert all((i.gpus > 0) == (i.gpu_memory_gib > 0) for i in table.instances)
+
+
+def test_local_file_and_folder_sizes(tmp_path: Path) -> None:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(b"x" * 1000)
+    folder = tmp_path / "ckpt"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.safetensors").write_bytes(b"x" * 300)
+    (folder / "sub" / "b.bin").write_bytes(b"x" * 200)
+    assert artifact_size(str(model)) == 1000
+    assert artifact_size(str(folder)) == 500
+    with pytest.raises(ArtifactError, match="no such file"):
+        artifact_size(str(tmp_path / "missing"))
+
+
+def test_s3_object_and_prefix_sizes_via_a_real_s3_endpoint(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="v1/model.tar.gz", Body=b"y" * 4096)
+    s3.put_object(Bucket=BUCKET, Key="v2/model/a.bin", Body=b"y" * 100)
+    s3.put_object(Bucket=BUCKET, Key="v2/model/b.bin", Body=b"y" * 50)
+    assert artifact_size(f"s3://{BUCKET}/v1/model.tar.gz", client=s3) == 4096
+    assert artifact_size(f"s3://{BUCKET}/v2/model/", client=s3) == 150
+    with pytest.raises(ArtifactError, match=r"cannot read its size \(404\)"):
+        artifact_size(f"s3://{BUCKET}/nope.tar.gz", client=s3)
+    with pytest.raises(ArtifactError, match="no objects under this prefix"):
+        artifact_size(f"s3://{BUCKET}/empty/", client=s3)
+
+
+def test_cli_reads_s3_with_default_credentials_and_prints_cheapest_first(
+    s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="big/model.tar.gz", Body=b"z" * (3 * 1024 * 1024))
+    code = _main([f"s3://{BUCKET}/big/model.tar.gz", "--budget", "0.5", "--top", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "prices: us-east-1 on-demand hosting as of" in out
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert len(rows) == 3
+    prices = [float(r[1]) for r in rows]
+    assert prices == sorted(prices) and max(prices) <= 0.5
+    assert rows[0][0] == "ml.t2.medium"
+
+
+def test_cli_gpu_only_and_nothing_fits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(b"x" * 1024)
+    assert _main([str(model), "--gpu", "--top", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ml.g4dn.xlarge")
+    assert _main([str(model), "--budget", "0.01"]) == 1
+    assert "no instance type fits under 0.01 USD/hour" in capsys.readouterr().err
+    assert _main([str(tmp_path / "missing.tar.gz")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _main(["model.tar.gz", "--budget", "-1"])
+    assert info.value.code == 2
+    assert "--budget: '-1' must be greater than 0" in capsys.readouterr().err
