@@ -6,6 +6,8 @@ cdk-nag 3 runs as a CDK policy-validation plugin (``Validations.of(app).add_plug
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 from constructs import IConstruct
@@ -44,3 +46,39 @@ def qualified_rule_id(rule_id: str) -> str:
         if rule_id.startswith(f"{pack}-"):
             return f"{pack}::{rule_id}"
     raise ValueError(f"{rule_id!r} belongs to none of the packs {PACKS}: check the rule id")
+
+
+def _render(value: Any) -> str:
+    """A policy value the way cdk-nag prints it: ``<Logical.Attr>``, ``<Logical>``, text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return str(sep).join(_render(p) for p in parts)
+        if "Fn::GetAtt" in value:
+            logical, attr = value["Fn::GetAtt"]
+            return f"<{logical}.{attr}>"
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+    return str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iam5_findings(document: dict[str, Any]) -> list[str]:
+    """The ``AwsSolutions-IAM5[...]`` ids cdk-nag reports for a resolved policy document."""
+    found: list[str] = []
+    for statement in _as_list(document.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in _as_list(statement.get("Action", [])):
+            if isinstance(action, str) and "*" in action:
+                found.append(f"AwsSolutions-IAM5[Action::{action}]")
+        for resource in _as_list(statement.get("Resource", [])):
+            rendered = _render(resource)
+            if "*" in rendered:
+                found.append(f"AwsSolutions-IAM5[Resource::{rendered}]")
+    return list(dict.fromkeys(found))

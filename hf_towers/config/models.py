@@ -73,7 +73,24 @@ class Tower(_Strict):
     """One SageMaker Model (+ EndpointConfig + Endpoint unless ``deploy_endpoint`` is false)."""
 
     kind: TowerKind
-    model_uri: S3Uri = Field(description="S3 URI of the trained model.tar.gz (seed --model_uri).")
+    model_uri: S3Uri | None = Field(
+        default=None,
+        description="S3 URI of the trained model.tar.gz (seed --model_uri); or model_path.",
+    )
+    model_path: str | None = Field(
+        default=None,
+        description="Local model.tar.gz or model folder uploaded as an asset (vision/text only); or model_uri.",
+    )
+    compressed_model_data: bool = Field(
+        default=True,
+        description="False: weights copied uncompressed under a prefix, ModelDataSource S3Prefix (vision/text).",
+    )
+    max_decompression_ratio: float = Field(
+        default=100.0,
+        gt=1,
+        le=10000,
+        description="Repack refuses archives that inflate more than this.",
+    )
     model_version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
         default="1",
         description="Bumping it replaces Model and EndpointConfig; the Endpoint updates in place.",
@@ -139,6 +156,18 @@ class Tower(_Strict):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:
+        if (self.model_uri is None) == (self.model_path is None):
+            raise ValueError(
+                "give exactly one of model_uri (s3://...) and model_path (a local file or folder)"
+            )
+        if self.kind is TowerKind.TASK and self.model_path is not None:
+            raise ValueError(
+                "kind 'task' reads its artifact as it is: upload it and set model_uri instead of model_path"
+            )
+        if self.kind is TowerKind.TASK and not self.compressed_model_data:
+            raise ValueError(
+                "compressed_model_data: false needs the repack of a vision/text tower; remove it for kind 'task'"
+            )
         if self.kind is TowerKind.TASK:
             if not self.hf_task:
                 raise ValueError(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hf_towers.config.models import Tower, TowerKind
@@ -21,12 +23,16 @@ from hf_towers.constructs.endpoint_alarms import EndpointAlarms
 from hf_towers.constructs.execution_role import ExecutionRole
 from hf_towers.constructs.model_data import ExistingModelData, ModelData
 from hf_towers.constructs.model_monitor import DataQualityMonitor
+from hf_towers.constructs.repack import RepackedModelData
 from hf_towers.constructs.rollout import deployment_config
 from hf_towers.constructs.s3_location import S3Prefix
 from hf_towers.constructs.tower_endpoint import TowerEndpoint
 from hf_towers.constructs.tower_model import TowerModel
 from hf_towers.images import resolve_image
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
+
+# Relative paths in config (code_dir, model_path) are relative to the project root.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 R = logs.RetentionDays
 # CloudWatch Logs' allowed retention values (config validates days against the same set).
@@ -77,7 +83,7 @@ class TowerStack(Stack):
         self.tower_name = tower_name
         self.tower = tower
         image = resolve_image(tower, region)
-        model_data = self._model_data(tower)
+        model_data = self._model_data(tower_name, tower, store, removal_policy)
 
         self.log_group: logs.LogGroup | None = None
         if tower.deploy_endpoint:
@@ -280,9 +286,34 @@ class TowerStack(Stack):
             prefix=prefix,
         )
 
-    def _model_data(self, tower: Tower) -> ModelData:
-        """The artifact the Model reads. The repack custom resource replaces this seam."""
-        return ExistingModelData(tower.model_uri)
+    def _model_data(
+        self, tower_name: str, tower: Tower, store: ArtifactStore, removal_policy: RemovalPolicy
+    ) -> ModelData:
+        """The artifact the Model reads: task models as uploaded; vision/text towers repacked
+        with their code directory as ``code/`` into the artifact bucket under ``<tower>/``."""
+        code_dir = tower.effective_code_dir
+        if code_dir is None:
+            return ExistingModelData(str(tower.model_uri))
+        artifacts = Stack.of(store)
+        if not isinstance(artifacts, ArtifactsStack):
+            raise TypeError("the artifact store must belong to an ArtifactsStack")
+        # Imported through the named export, so cdk-nag prints the bucket ARN stably.
+        bucket = s3.Bucket.from_bucket_arn(self, "ArtifactBucket", artifacts.import_bucket_arn())
+        return RepackedModelData(
+            self,
+            "ModelData",
+            tower=tower_name,
+            source_uri=tower.model_uri,
+            source_path=str(PROJECT_ROOT / tower.model_path) if tower.model_path else None,
+            code_dir=str(PROJECT_ROOT / code_dir),
+            bucket=bucket,
+            key=store.key,
+            entry_module=tower.entry_module,
+            compressed=tower.compressed_model_data,
+            max_ratio=tower.max_decompression_ratio,
+            removal_policy=removal_policy,
+            bucket_arn_label=artifacts.bucket_arn_export_name,
+        )
 
     @staticmethod
     def _container_environment(tower: Tower) -> dict[str, str]:

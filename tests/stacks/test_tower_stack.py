@@ -14,24 +14,31 @@ TEXT = "hf-towers-dev-tower-text"
 QA = "hf-towers-dev-tower-qa"
 
 
-def _only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
-    found = [r for r in template["Resources"].values() if r["Type"] == resource_type]
+def _only(template: dict[str, Any], resource_type: str, prefix: str = "") -> dict[str, Any]:
+    """The one resource of ``resource_type`` whose logical id starts with ``prefix``."""
+    found = [
+        r
+        for k, r in template["Resources"].items()
+        if r["Type"] == resource_type and k.startswith(prefix)
+    ]
     assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
     resource: dict[str, Any] = found[0]
     return resource
 
 
-def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    policy = _only(template, "AWS::IAM::ManagedPolicy")
-    return {
-        s.get("Sid", "model-data"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    }
+def _statements(template: dict[str, Any]) -> dict[str, Any]:
+    """The execution role's statements by Sid; the model-data ones (no Sid) as a list."""
+    policy = _only(template, "AWS::IAM::ManagedPolicy", "ExecutionRole")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    by_sid: dict[str, Any] = {s["Sid"]: s for s in statements if "Sid" in s}
+    by_sid["model-data"] = [s for s in statements if "Sid" not in s]
+    return by_sid
 
 
 def test_execution_role_trusts_only_sagemaker_of_this_account(
     default_templates: dict[str, Any],
 ) -> None:
-    role = _only(default_templates[VISION], "AWS::IAM::Role")
+    role = _only(default_templates[VISION], "AWS::IAM::Role", "ExecutionRole")
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Action": "sts:AssumeRole",
@@ -56,11 +63,14 @@ def test_execution_role_statements_are_exactly_least_privilege(
         "PutSageMakerMetrics",
         "WriteEndpointLogs",
     }
-    assert statements["model-data"] == {
-        "Action": "s3:GetObject",
-        "Effect": "Allow",
-        "Resource": "arn:aws:s3:::example-ml-artifacts/dual-encoder/v1/model.tar.gz",
-    }
+    # The repacked artifact only: its exact key in the artifact bucket (a deploy-time value).
+    read, decrypt = statements["model-data"]
+    assert read["Action"] == "s3:GetObject"
+    bucket, separator, key = read["Resource"]["Fn::Join"][1]
+    assert bucket == {"Fn::ImportValue": "hf-towers-dev-artifacts:ArtifactBucketArn"}
+    assert separator == "/"
+    assert key == {"Fn::GetAtt": ["ModelDataBA9514DB", "Key"]}
+    assert decrypt["Action"] == "kms:Decrypt"
     assert statements["DecryptArtifacts"]["Action"] == "kms:Decrypt"
     assert statements["PullImage"]["Action"] == [
         "ecr:BatchCheckLayerAvailability",
@@ -86,7 +96,8 @@ def test_execution_role_statements_are_exactly_least_privilege(
         "logs:PutLogEvents",
     ]
     assert list(statements["WriteEndpointLogs"]["Resource"]) == ["Fn::GetAtt"]
-    wildcard = [sid for sid, s in statements.items() if s["Resource"] == "*"]
+    every = [s for s in statements.values() if isinstance(s, dict)] + statements["model-data"]
+    wildcard = [s.get("Sid") for s in every if s["Resource"] == "*"]
     assert sorted(wildcard) == ["EcrLogin", "PutSageMakerMetrics"]
 
 
@@ -98,7 +109,13 @@ def test_vision_model_runs_gpu_dlc_with_inference_code(default_templates: dict[s
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:"
         "2.6.0-transformers4.51.3-gpu-py312-cu124-ubuntu22.04"
     )
-    assert container["ModelDataUrl"] == "s3://example-ml-artifacts/dual-encoder/v1/model.tar.gz"
+    # The repack custom resource's output: the user's artifact with model_code/vision as code/.
+    assert container["ModelDataUrl"] == {"Fn::GetAtt": ["ModelDataBA9514DB", "ModelDataUrl"]}
+    repack = default_templates[VISION]["Resources"]["ModelDataBA9514DB"]["Properties"]
+    assert (repack["SourceBucket"], repack["SourceKey"]) == (
+        "example-ml-artifacts",
+        "dual-encoder/v1/model.tar.gz",
+    )
     assert container["Environment"] == {
         "MODEL_VERSION": "1",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
@@ -160,7 +177,7 @@ def test_endpoint_has_configured_name_and_stable_logical_id(
 def test_log_group_is_the_endpoints_own_encrypted_with_retention(
     default_templates: dict[str, Any],
 ) -> None:
-    group = _only(default_templates[VISION], "AWS::Logs::LogGroup")["Properties"]
+    group = _only(default_templates[VISION], "AWS::Logs::LogGroup", "EndpointLogs")["Properties"]
     assert group["LogGroupName"] == "/aws/sagemaker/Endpoints/hf-towers-dev-vision"
     assert group["RetentionInDays"] == 30
     assert list(group["KmsKeyId"]) == ["Fn::ImportValue"]
@@ -184,8 +201,17 @@ def model_only() -> dict[str, Any]:
 
 
 def test_model_only_mode_creates_model_and_nothing_after_it(model_only: dict[str, Any]) -> None:
-    types = sorted({r["Type"] for r in model_only["Resources"].values()} - {"AWS::CDK::Metadata"})
-    assert types == ["AWS::IAM::ManagedPolicy", "AWS::IAM::Role", "AWS::SageMaker::Model"]
+    # The Model and what builds its artifact (role, repack custom resource); no endpoint side.
+    types = {r["Type"] for r in model_only["Resources"].values()}
+    assert "AWS::SageMaker::Model" in types
+    assert not {
+        t
+        for t in types
+        if t.startswith(
+            ("AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling", "AWS::CloudWatch")
+        )
+    }
+    assert not [k for k in model_only["Resources"] if k.startswith(("EndpointLogs", "Endpoint"))]
     assert {k for k in model_only["Outputs"] if not k.startswith("Exports")} == {
         "ModelName",
         "ExecutionRoleArn",
@@ -216,7 +242,8 @@ def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
     consumer = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())
     stack.grant_invoke(consumer)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
-    (statement,) = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    (policy,) = [p for k, p in policies.items() if k.startswith("ConsumerDefaultPolicy")]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == [
         "sagemaker:InvokeEndpoint",
         "sagemaker:InvokeEndpointAsync",
