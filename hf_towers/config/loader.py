@@ -65,7 +65,7 @@ def _describe(source: str, data: Any, error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"{source}: {path}: required key is missing: add it (see README, 'Configuration')"
     found, value = _lookup(data, loc)
-    shown = f" = {value!r}" if found else ""
+    shown = f" = {value!r}" if found and not isinstance(value, (Mapping, list)) else ""
     named = [str(p) for p in loc if isinstance(p, str)]
     hint = HINTS.get(named[-1]) if named else None
     message = str(error["msg"]).removeprefix("Value error, ")

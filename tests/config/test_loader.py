@@ -158,3 +158,28 @@ def test_not_a_mapping_and_not_yaml(tmp_path: Path) -> None:
 def test_endpoint_name_defaults_to_project_environment_tower() -> None:
     config = load_config(DEFAULT_CONFIG)
     assert config.endpoint_name("vision") == "hf-towers-dev-vision"
+
+
+def test_model_source_is_exactly_one_of_uri_and_path() -> None:
+    data = default_data()
+    data["towers"]["vision"]["model_path"] = "models/clip"
+    assert "give exactly one of model_uri (s3://...) and model_path" in _error(data)
+    data = default_data()
+    del data["towers"]["text"]["model_uri"]
+    assert "towers.text: give exactly one of model_uri" in _error(data)
+
+
+def test_task_models_cannot_be_repacked_or_uploaded() -> None:
+    data = default_data()
+    del data["towers"]["qa"]["model_uri"]
+    data["towers"]["qa"]["model_path"] = "models/qa.tar.gz"
+    assert "upload it and set model_uri instead of model_path" in _error(data)
+    data = default_data()
+    data["towers"]["qa"]["compressed_model_data"] = False
+    assert "compressed_model_data: false needs the repack" in _error(data)
+
+
+def test_decompression_ratio_bound_must_exceed_one() -> None:
+    data = default_data()
+    data["towers"]["vision"]["max_decompression_ratio"] = 1
+    assert "towers.vision.max_decompression_ratio = 1" in _error(data)

@@ -250,3 +250,27 @@ def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
         "sagemaker:InvokeEndpointWithResponseStream",
     ]
     assert statement["Resource"] == {"Ref": "EndpointEEF1FD8F"}
+
+
+def test_uncompressed_model_data_uses_an_s3_prefix_model_data_source(tmp_path: Any) -> None:
+    data = default_data()
+    data["towers"] = {
+        "vision": {
+            **data["towers"]["vision"],
+            "compressed_model_data": False,
+            "max_decompression_ratio": 20,
+        }
+    }
+    _, deployed = build(data)
+    template = dict(Template.from_stack(deployed.towers["vision"]).to_json())
+    container = _only(template, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
+    assert "ModelDataUrl" not in container
+    assert container["ModelDataSource"] == {
+        "S3DataSource": {
+            "S3Uri": {"Fn::GetAtt": ["ModelDataBA9514DB", "S3Uri"]},
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+        }
+    }
+    repack = template["Resources"]["ModelDataBA9514DB"]["Properties"]
+    assert (repack["Compressed"], repack["MaxRatio"]) == ("false", "20.0")
