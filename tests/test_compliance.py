@@ -10,10 +10,16 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
-from hf_towers.compliance import ACKNOWLEDGED_METADATA, PACKS, add_nag_packs, qualified_rule_id
+from hf_towers.compliance import add_nag_packs, qualified_rule_id
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.tools.synth_check import check
-from tests.synth_helpers import build, default_data
+from tests.synth_helpers import (
+    assert_packs_pass,
+    build,
+    declared_acknowledgements,
+    default_data,
+    used_acknowledgements,
+)
 
 
 def _synth(data: dict[str, Any], outdir: Path) -> tuple[App, dict[str, Any]]:
@@ -36,21 +42,9 @@ def test_every_stack_passes_all_packs_and_every_acknowledgement_is_used(
 ) -> None:
     data = default_data() if variant == "default" else _model_only_retained()
     app, report = _synth(data, tmp_path)
-    plugins = {p["pluginName"]: p for p in report["pluginReports"]}
-    assert set(PACKS) <= set(plugins)
-    for name in PACKS:
-        assert plugins[name]["conclusion"] == "success", plugins[name].get("violations")
-    used = {
-        (s["acknowledgedAt"], s["acknowledgedId"])
-        for p in report["pluginReports"]
-        for s in p.get("suppressedViolations", [])
-    }
-    declared = {
-        (node.node.path, entry.data)
-        for node in app.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == ACKNOWLEDGED_METADATA
-    }
+    assert_packs_pass(report)
+    used = used_acknowledgements(report)
+    declared = declared_acknowledgements(app)
     assert declared, "the default app acknowledges a few findings"
     assert declared - used == set(), "acknowledgements that match no finding: remove them"
     # cfn-lint on every synthesized template: zero errors, zero warnings.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
+from hf_towers.constructs.log_encryption import allow_log_groups
 
 # Log groups that may encrypt with the environment key: SageMaker endpoint logs and the
 # Lambda functions of this product (repack custom resource).
@@ -42,32 +42,8 @@ class ArtifactStore(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsOfThisProduct",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": [
-                            stack.format_arn(
-                                service="logs",
-                                resource="log-group",
-                                resource_name=pattern,
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                            )
-                            for pattern in LOG_GROUP_PATTERNS
-                        ]
-                    }
-                },
-            )
+        allow_log_groups(
+            self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=LOG_GROUP_PATTERNS
         )
 
         # Server access logs cannot be delivered to an SSE-KMS bucket: S3-managed keys here.

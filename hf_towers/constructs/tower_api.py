@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -25,6 +25,7 @@ from constructs import Construct
 
 from hf_towers.compliance import acknowledge
 from hf_towers.config.delivery import ApiAuth, ApiConfig
+from hf_towers.constructs.log_encryption import allow_log_groups
 
 # One JSON line per request; no bodies, no headers beyond the caller's identity.
 ACCESS_LOG_FIELDS: dict[str, str] = {
@@ -185,42 +186,20 @@ class TowerApi(Construct):
             removal_policy=removal_policy,
         )
         self.stage.node.add_dependency(self.execution_logs)
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsOfThisApi",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": [
-                            stack.format_arn(
-                                service="logs",
-                                resource="log-group",
-                                resource_name=name,
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                            )
-                            for name in (
-                                f"/aws/apigateway/{api_name}/access",
-                                Fn.join(
-                                    "",
-                                    [
-                                        "API-Gateway-Execution-Logs_",
-                                        self.rest_api.rest_api_id,
-                                        f"/{config.stage_name}",
-                                    ],
-                                ),
-                            )
-                        ]
-                    }
-                },
-            )
+        allow_log_groups(
+            self.key,
+            sid="AllowCloudWatchLogsOfThisApi",
+            log_group_names=(
+                f"/aws/apigateway/{api_name}/access",
+                Fn.join(
+                    "",
+                    [
+                        "API-Gateway-Execution-Logs_",
+                        self.rest_api.rest_api_id,
+                        f"/{config.stage_name}",
+                    ],
+                ),
+            ),
         )
 
         self.integration_role = iam.Role(

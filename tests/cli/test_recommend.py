@@ -4,14 +4,11 @@ rule, budget and CPU/GPU filters, and the CLI's messages and exit codes."""
 from __future__ import annotations
 
 import argparse
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from hf_towers.cli import recommend as cli
 from hf_towers.recommend import (
@@ -25,22 +22,6 @@ from hf_towers.recommend import (
 )
 
 BUCKET = "models-under-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -12,13 +12,18 @@ import yaml
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
-from hf_towers.compliance import ACKNOWLEDGED_METADATA, PACKS, add_nag_packs
+from hf_towers.compliance import add_nag_packs
 from hf_towers.config.delivery import load_pipeline_environments, parse_pipeline_config
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.pipeline.pipeline_stack import PipelineStack
 from hf_towers.pipeline.smoke import TINY_PNG_BASE64, payload, smoke_commands
 from hf_towers.tools.synth_check import lint
-from tests.synth_helpers import default_data
+from tests.synth_helpers import (
+    assert_packs_pass,
+    declared_acknowledgements,
+    default_data,
+    used_acknowledgements,
+)
 
 TOOLING = "999999999999"
 CONNECTION = (
@@ -216,20 +221,9 @@ def test_synth_step_runs_the_test_gate_then_synthesizes_the_pipeline_app(
 def test_pipeline_is_nag_and_cfn_lint_clean(built: dict[str, Any]) -> None:
     out: Path = built["out"]
     report = json.loads((out / "validation-report.json").read_text())
-    for plugin in report["pluginReports"]:
-        if plugin["pluginName"] in PACKS:
-            assert plugin["conclusion"] == "success", plugin.get("violations")
-    used = {
-        (s["acknowledgedAt"], s["acknowledgedId"])
-        for p in report["pluginReports"]
-        for s in p.get("suppressedViolations", [])
-    }
-    declared = {
-        (node.node.path, entry.data)
-        for node in built["app"].node.find_all()
-        for entry in node.node.metadata
-        if entry.type == ACKNOWLEDGED_METADATA
-    }
+    assert_packs_pass(report)
+    used = used_acknowledgements(report)
+    declared = declared_acknowledgements(built["app"])
     assert len(declared) > 50
     assert declared - used == set(), "acknowledgements that match no finding: remove them"
     templates = [*out.glob("*.template.json"), *out.glob("assembly-*/*.template.json")]

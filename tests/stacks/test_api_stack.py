@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from hf_towers.compliance import ACKNOWLEDGED_METADATA, PACKS
 from hf_towers.constructs.tower_api import ACCESS_LOG_FIELDS
 from hf_towers.tools.synth_check import check
-from tests.synth_helpers import build, default_data
+from tests.synth_helpers import (
+    assert_packs_pass,
+    build,
+    declared_acknowledgements,
+    default_data,
+    used_acknowledgements,
+)
 
 WAF_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/org-acl/0f0e0d0c-1111-2222-3333-444455556666"
 
@@ -270,21 +275,10 @@ def test_api_stack_is_nag_and_cfn_lint_clean(variant: str, tmp_path: Path) -> No
     app, deployed = build(data, nag=True, outdir=tmp_path)
     app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
-    for plugin in report["pluginReports"]:
-        if plugin["pluginName"] in PACKS:
-            assert plugin["conclusion"] == "success", plugin.get("violations")
-    used = {
-        (s["acknowledgedAt"], s["acknowledgedId"])
-        for p in report["pluginReports"]
-        for s in p.get("suppressedViolations", [])
-    }
+    assert_packs_pass(report)
+    used = used_acknowledgements(report)
     assert deployed.api is not None
-    declared = {
-        (node.node.path, entry.data)
-        for node in deployed.api.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == ACKNOWLEDGED_METADATA
-    }
+    declared = declared_acknowledgements(deployed.api)
     assert declared, "the API acknowledges a few findings"
     assert declared - used == set(), "acknowledgements that match no finding: remove them"
     waf_acks = {d for d in declared if "WAF" in d[1] or "APIG3" in d[1]}

@@ -10,10 +10,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from hf_towers.compliance import ACKNOWLEDGED_METADATA, PACKS
 from hf_towers.tools.synth_check import check, templates
 from tests.stacks.operations_matrix import GROUPS, KEY_ARN, MATRIX, SUBNETS, matrix_data, stack_name
-from tests.synth_helpers import build
+from tests.synth_helpers import (
+    assert_packs_pass,
+    build,
+    declared_acknowledgements,
+    used_acknowledgements,
+)
 
 VISION = "hf-towers-dev-tower-vision"
 
@@ -25,12 +29,7 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     app, _ = build(matrix_data(), nag=True, outdir=outdir)
     app.synth()
     report = json.loads((outdir / "validation-report.json").read_text())
-    declared = {
-        (node.node.path, entry.data)
-        for node in app.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == ACKNOWLEDGED_METADATA
-    }
+    declared = declared_acknowledgements(app)
     return outdir, report, declared
 
 
@@ -69,14 +68,8 @@ def test_every_combination_passes_all_packs_and_cfn_lint(
     assembly: tuple[Path, dict[str, Any], set[Any]],
 ) -> None:
     outdir, report, declared = assembly
-    plugins = {p["pluginName"]: p for p in report["pluginReports"]}
-    for name in PACKS:
-        assert plugins[name]["conclusion"] == "success", plugins[name].get("violations")
-    used = {
-        (s["acknowledgedAt"], s["acknowledgedId"])
-        for p in report["pluginReports"]
-        for s in p.get("suppressedViolations", [])
-    }
+    assert_packs_pass(report)
+    used = used_acknowledgements(report)
     assert declared - used == set(), "acknowledgements that match no finding: remove them"
     reports = check(outdir)
     assert {r.name for r in reports} >= {stack_name(t) for t in MATRIX}

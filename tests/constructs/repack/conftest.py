@@ -1,35 +1,16 @@
-"""A real S3 endpoint for the repack tests: moto's ThreadedMotoServer on 127.0.0.1."""
+"""Fixtures of the repack tests; the S3 endpoint itself (moto_endpoint) is in tests/conftest.py."""
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from .archives import code_zip
 
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
