@@ -79,10 +79,19 @@ def load_text_tower(model_dir: str, device: torch.device, dtype: torch.dtype) ->
 def embed_texts(model: Any, texts: list[str]) -> tuple[torch.Tensor, list[bool]]:
     """Text embeddings of the default CLIP tower (one padded batch) and the truncation flags."""
     clip, tokenizer, window = model
-    lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+    # A byte-level BPE token covers at least one byte of the text and a SentencePiece word at
+    # most adds one marker token per character, so a text of at most (window - 2) / 2 UTF-8
+    # bytes (room for the start/end tokens) cannot be truncated: only longer texts are counted
+    # by a second tokenizer call, which keeps short queries on one call.
+    long = [i for i, text in enumerate(texts) if 2 * len(text.encode("utf-8")) > window - 2]
+    truncated = [False] * len(texts)
+    if long:
+        counted = tokenizer([texts[i] for i in long], verbose=False)["input_ids"]
+        for i, ids in zip(long, counted, strict=True):
+            truncated[i] = len(ids) > window
     batch = tokenizer(texts, padding=True, truncation=True, max_length=window, return_tensors="pt")
     text_embeds: torch.Tensor = clip(**batch.to(clip.device)).text_embeds
-    return text_embeds, [length > window for length in lengths]
+    return text_embeds, truncated
 
 
 def model_fn(model_dir: str) -> Tower:
