@@ -30,9 +30,11 @@ $(NODE_STAMP): package.json package-lock.json $(RUNTIME_STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Synthesize every stack of the default config, run cdk-nag packs and cfn-lint, print a summary.
+## Synthesize every stack of a config (default: the built-in one), run cdk-nag packs and
+## cfn-lint, print a summary:  make synth [CONFIG=config/prod.yaml]
+CONFIG ?= config/default.yaml
 synth: $(RUNTIME_STAMP) $(NODE_STAMP)
-	$(PY) -m hf_towers.tools.synth_check
+	$(PY) -m hf_towers.tools.synth_check --config $(CONFIG)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
