@@ -16,12 +16,16 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped,unuse
 from . import compressed, prefix, props
 from .codepack import load_zip
 from .errors import RepackError, StreamError
+from .heap import bound_large_buffers
 from .job import Job, state_key
 from .s3io import S3Client, abort_all, client, delete_prefix, describe, head, uri
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 MAX_CODE_ZIP = 64 * 1024 * 1024
+
+# Before any large buffer exists: RSS otherwise grows with the artifact (see heap.py).
+bound_large_buffers()
 
 
 def _flag(value: Any, default: bool) -> bool:
