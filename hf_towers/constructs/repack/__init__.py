@@ -33,6 +33,9 @@ from .handler import props
 
 HANDLER_ROOT = Path(__file__).resolve().parent
 REPACK_CONCURRENCY = 10
+# Bytecode caches appear wherever tests import the code; excluded so asset hashes (and so the
+# templates) are the same on every machine.
+BUILD_JUNK = ("**/__pycache__", "**/*.pyc")
 
 LAMBDA_REASON = (
     "Custom-resource handler invoked synchronously by the Provider framework during a deploy "
@@ -141,7 +144,7 @@ class RepackedModelData(Construct):
         self._bucket = bucket
         self._key = key
 
-        code = s3_assets.Asset(self, "Code", path=str(code_path))
+        code = s3_assets.Asset(self, "Code", path=str(code_path), exclude=list(BUILD_JUNK))
         if source_uri is not None:
             src_bucket, src_key = split_s3_uri(source_uri)
             if src_key.endswith("/") and compressed:
@@ -250,7 +253,7 @@ class RepackedModelData(Construct):
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 handler=entry,
                 code=lambda_.Code.from_asset(
-                    str(HANDLER_ROOT), exclude=["__init__.py", "__pycache__", "*.pyc"]
+                    str(HANDLER_ROOT), exclude=["__init__.py", *BUILD_JUNK]
                 ),
                 role=role,
                 memory_size=memory_size,
