@@ -8,6 +8,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
+from hf_towers.constructs.buckets import access_log_bucket, encrypted_bucket
 from hf_towers.constructs.log_encryption import allow_log_groups
 
 # Log groups that may encrypt with the environment key: SageMaker endpoint logs and the
@@ -46,15 +47,9 @@ class ArtifactStore(Construct):
             self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=LOG_GROUP_PATTERNS
         )
 
-        # Server access logs cannot be delivered to an SSE-KMS bucket: S3-managed keys here.
-        self.access_logs = s3.Bucket(
+        self.access_logs = access_log_bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=removal_policy,
             auto_delete_objects=destroy,
             lifecycle_rules=[
@@ -74,17 +69,12 @@ class ArtifactStore(Construct):
         )
         self._acknowledge_replication(self.access_logs)
 
-        self.bucket = s3.Bucket(
+        self.bucket = encrypted_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
+            key=self.key,
+            access_logs=self.access_logs,
+            access_log_prefix="artifacts/",
             removal_policy=removal_policy,
             auto_delete_objects=destroy,
             lifecycle_rules=[

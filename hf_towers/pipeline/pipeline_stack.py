@@ -18,6 +18,7 @@ from constructs import Construct
 from hf_towers.compliance import acknowledge
 from hf_towers.config.delivery import PipelineConfig
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.constructs.buckets import access_log_bucket, encrypted_bucket
 from hf_towers.pipeline.nag import acknowledge_framework_policies, default_policies
 from hf_towers.pipeline.smoke import endpoint_outputs, smoke_commands, smoke_role_name, smoke_towers
 from hf_towers.pipeline.stage import EnvironmentStage
@@ -59,28 +60,18 @@ class PipelineStack(Stack):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.access_logs = s3.Bucket(
+        self.access_logs = access_log_bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
         )
-        self.artifact_bucket = s3.Bucket(
+        self.artifact_bucket = encrypted_bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.artifact_key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
+            key=self.artifact_key,
+            access_logs=self.access_logs,
+            access_log_prefix="artifacts/",
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 s3.LifecycleRule(
