@@ -1,20 +1,29 @@
-"""Inference benchmark of the tower handlers on CPU: ``make bench-inference``.
+"""Inference benchmark of the tower handlers: ``make bench-inference``.
 
-Builds a small-but-not-tiny CLIP checkpoint locally (``hf_towers.serving.toy_models.SMALL``:
-ViT 6x384 at 224 px / patch 32, text 6x256 with a 77-token window, 256-d projection), then for
-each tower measures, inside the toolkit's ``HuggingFaceHandlerService``:
+Builds CLIP checkpoints locally with random weights (``hf_towers.serving.toy_models``): ``small``
+(ViT 6 x 384, text 6 x 256, 256-d projection) and ``base`` (the dimensions of
+openai/clip-vit-base-patch32: ViT-B/32 12 x 768, text 12 x 512, 512-d projection; 151 M
+parameters). For each size and tower it measures, inside the toolkit's
+``HuggingFaceHandlerService`` on this machine's device (CUDA in half precision when there is
+one, else the CPU):
 
-* load: handler ``initialize`` (imports code/, ``model_fn``) vs plain ``from_pretrained`` of the
-  same tower and its processor/tokenizer;
-* overhead: one request through the handler (bytes in, JSON out) vs the raw work a caller would do
-  with transformers directly (processor/tokenizer + forward, in ``inference_mode``);
-* throughput at batch 1, 8 and 32 through the handler, items per second.
+* load: handler ``initialize`` (imports ``code/``, runs ``model_fn``) vs plain
+  ``from_pretrained`` of the same tower and its image processor / tokenizer;
+* overhead: one request through the handler (request bytes in, response bytes out, JSON and
+  NPY) vs the raw work a caller does with transformers from the same request bytes (vision:
+  decode the JPEG, image processor, forward; text: tokenizer, forward), in ``inference_mode``.
+  The three are timed in turns; the overhead is the median of the per-round differences over
+  the median raw time, so the machine's drift between rounds does not count;
+* throughput through the handler at batch 1, 8 and 32 (JSON in and out): the same 32 items
+  sent in 32, 4 or 1 requests, items per second.
 
-Writes ``bench/results/inference.json``. Medians of several runs after a warm-up.
+Writes ``bench/results/inference.json`` (medians after a warm-up) and prints a summary table.
+``--sizes small`` runs one size only.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -46,26 +55,68 @@ from transformers.models.auto.tokenization_auto import AutoTokenizer  # noqa: E4
 
 from hf_towers.serving.handler_host import HandlerHost  # noqa: E402
 from hf_towers.serving.local_server import container_view  # noqa: E402
-from hf_towers.serving.toy_models import SMALL, build_clip  # noqa: E402
+from hf_towers.serving.toy_models import SIZES, build_clip  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "inference.json"
 BATCHES = (1, 8, 32)
+NPY = "application/x-npy"
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+DTYPE = torch.float16 if DEVICE.type == "cuda" else torch.float32  # the handlers' "auto"
+WORDS = [
+    "a",
+    "photo",
+    "of",
+    "a",
+    "red",
+    "bicycle",
+    "leaning",
+    "on",
+    "a",
+    "stone",
+    "wall",
+    "near",
+    "the",
+    "old",
+    "harbour",
+]
+TEXTS = [" ".join(WORDS[: 4 + seed % 10]) + f" number {seed}" for seed in range(max(BATCHES))]
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    sync()
+    return time.perf_counter() - start
 
 
 def median_seconds(action: Callable[[], object], runs: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         action()
-    times = []
+    return statistics.median(timed(action) for _ in range(runs))
+
+
+def alternating_times(
+    actions: dict[str, Callable[[], object]], runs: int, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Seconds of each action per round, timed in turns (a, b, c, a, b, c, ...)."""
+    for action in actions.values():
+        for _ in range(warmup):
+            action()
+    times: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, action in actions.items():
+            times[name].append(timed(action))
+    return times
 
 
 def jpeg(seed: int) -> bytes:
     rng = np.random.default_rng(seed)
-    # Smooth gradients plus noise: a photo-like JPEG of a typical catalogue size.
+    # Smooth gradients plus noise: a photo-like 320 x 240 JPEG.
     base = np.linspace(0, 255, 320, dtype=np.float32)[None, :, None].repeat(240, 0).repeat(3, 2)
     pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
@@ -73,134 +124,205 @@ def jpeg(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def load_host(model_dir: Path, tower: str, workdir: Path) -> HandlerHost:
-    host = HandlerHost(container_view(model_dir, tower, workdir))
-    host.load()
-    return host
+class Vision:
+    content_type = "image/jpeg"
+
+    def __init__(self) -> None:
+        self.items = [jpeg(seed) for seed in range(max(BATCHES))]
+        self.single = self.items[0]
+
+    def batch_bodies(self, n: int) -> list[bytes]:
+        encoded = [base64.b64encode(item).decode() for item in self.items]
+        return [
+            json.dumps({"inputs": encoded[i : i + n]}).encode() for i in range(0, len(encoded), n)
+        ]
+
+    @staticmethod
+    def plain_load(model_dir: Path) -> Any:
+        model = CLIPVisionModelWithProjection.from_pretrained(
+            model_dir, torch_dtype=DTYPE, use_safetensors=True
+        )
+        return model.to(DEVICE).eval(), CLIPImageProcessor.from_pretrained(model_dir)
+
+    def raw(self, loaded: Any) -> Callable[[], object]:
+        model, processor = loaded
+
+        def run() -> object:
+            with torch.inference_mode():
+                image = Image.open(io.BytesIO(self.single)).convert("RGB")
+                pixels = processor(images=[image], return_tensors="pt")["pixel_values"]
+                return model(pixel_values=pixels.to(DEVICE, DTYPE)).image_embeds.cpu()
+
+        return run
+
+    def preprocessing(self, loaded: Any) -> dict[str, float]:
+        """Per-image CPU milliseconds of the 32 images: JPEG decode, then the image processor."""
+        processor = loaded[1]
+        images = [Image.open(io.BytesIO(item)).convert("RGB") for item in self.items]
+
+        def decode() -> object:
+            return [Image.open(io.BytesIO(item)).convert("RGB") for item in self.items]
+
+        return {
+            "decode": 1e3 * median_seconds(decode, runs=5) / len(self.items),
+            "processor": 1e3
+            * median_seconds(partial(processor, images=images, return_tensors="pt"), runs=5)
+            / len(self.items),
+        }
 
 
-def bench_tower(tower: str, model_dir: Path, root: Path) -> dict[str, object]:
+class Text:
+    content_type = "text/plain"
+    single = TEXTS[0].encode()
+
+    @staticmethod
+    def batch_bodies(n: int) -> list[bytes]:
+        return [json.dumps({"inputs": TEXTS[i : i + n]}).encode() for i in range(0, len(TEXTS), n)]
+
+    @staticmethod
+    def plain_load(model_dir: Path) -> Any:
+        model = CLIPTextModelWithProjection.from_pretrained(
+            model_dir, torch_dtype=DTYPE, use_safetensors=True
+        )
+        return model.to(DEVICE).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+    @staticmethod
+    def raw(loaded: Any) -> Callable[[], object]:
+        model, tokenizer = loaded
+
+        def run() -> object:
+            with torch.inference_mode():
+                batch = tokenizer([TEXTS[0]], padding=True, truncation=True, return_tensors="pt")
+                return model(**batch.to(DEVICE)).text_embeds.cpu()
+
+        return run
+
+    @staticmethod
+    def preprocessing(loaded: Any) -> dict[str, float]:
+        """Per-text CPU milliseconds of tokenizing the 32 texts as one padded batch."""
+        tokenizer = loaded[1]
+        tokenize = partial(tokenizer, TEXTS, padding=True, truncation=True, return_tensors="pt")
+        return {"tokenizer": 1e3 * median_seconds(tokenize, runs=5) / len(TEXTS)}
+
+
+def invoke_all(host: HandlerHost, bodies: list[bytes]) -> None:
+    for body in bodies:
+        host.invoke(body, "application/json")
+
+
+def bench_tower(tower: str, model_dir: Path, root: Path) -> dict[str, Any]:
+    shape = Vision() if tower == "vision" else Text()
     counter = iter(range(1000))
 
     def handler_load() -> HandlerHost:
-        workdir = root / f"{tower}-{next(counter)}"
+        workdir = root / f"{model_dir.name}-{tower}-{next(counter)}"
         workdir.mkdir()
-        return load_host(model_dir, tower, workdir)
+        host = HandlerHost(container_view(model_dir, tower, workdir))
+        host.load()
+        return host
 
-    if tower == "vision":
-
-        def plain_load() -> object:
-            model = CLIPVisionModelWithProjection.from_pretrained(model_dir, use_safetensors=True)
-            return model.eval(), CLIPImageProcessor.from_pretrained(model_dir)
-
-        items = [jpeg(seed) for seed in range(max(BATCHES))]
-        single, content_type = items[0], "image/jpeg"
-
-        def batch_body(n: int) -> bytes:
-            return json.dumps(
-                {"inputs": [base64.b64encode(i).decode() for i in items[:n]]}
-            ).encode()
-
-        def raw_forward(loaded: Any) -> Callable[[], object]:
-            model, processor = loaded
-            image = Image.open(io.BytesIO(single)).convert("RGB")
-
-            def run() -> object:
-                with torch.inference_mode():
-                    pixels = processor(images=[image], return_tensors="pt")["pixel_values"]
-                    return model(pixel_values=pixels).image_embeds
-
-            return run
-
-    else:
-
-        def plain_load() -> object:
-            model = CLIPTextModelWithProjection.from_pretrained(model_dir, use_safetensors=True)
-            return model.eval(), AutoTokenizer.from_pretrained(model_dir)
-
-        words = [
-            "a",
-            "photo",
-            "of",
-            "a",
-            "red",
-            "bicycle",
-            "leaning",
-            "on",
-            "a",
-            "stone",
-            "wall",
-            "near",
-            "the",
-            "old",
-            "harbour",
-        ]
-        texts = [" ".join(words[: 4 + seed % 10]) + f" number {seed}" for seed in range(32)]
-        single, content_type = texts[0].encode(), "text/plain"
-
-        def batch_body(n: int) -> bytes:
-            return json.dumps({"inputs": texts[:n]}).encode()
-
-        def raw_forward(loaded: Any) -> Callable[[], object]:
-            model, tokenizer = loaded
-
-            def run() -> object:
-                with torch.inference_mode():
-                    batch = tokenizer(
-                        [texts[0]], padding=True, truncation=True, return_tensors="pt"
-                    )
-                    return model(**batch).text_embeds
-
-            return run
-
-    handler_load_s = median_seconds(handler_load, runs=3)
-    plain_load_s = median_seconds(plain_load, runs=3)
+    load = {
+        "handler": median_seconds(handler_load, runs=3),
+        "plain_from_pretrained": median_seconds(partial(shape.plain_load, model_dir), runs=3),
+    }
     host = handler_load()
-    raw_s = median_seconds(raw_forward(plain_load()), runs=30, warmup=3)
-    handler_s = median_seconds(lambda: host.invoke(single, content_type), runs=30, warmup=3)
-    assert host.invoke(single, content_type).status == 200
+    for accept in (None, NPY):
+        assert host.invoke(shape.single, shape.content_type, accept).status == 200
+    plain = shape.plain_load(model_dir)
+    rounds = alternating_times(
+        {
+            "raw": shape.raw(plain),
+            "handler_json": partial(host.invoke, shape.single, shape.content_type),
+            "handler_npy": partial(host.invoke, shape.single, shape.content_type, NPY),
+        },
+        runs=60,
+    )
+    single = {name: statistics.median(times) for name, times in rounds.items()}
+    # Overhead: the median of the per-round differences (handler - raw, timed back to back),
+    # which the machine's drift between rounds does not reach, over the median raw time.
+    overhead = {
+        accept: 100
+        * statistics.median(
+            h - r for h, r in zip(rounds[f"handler_{accept}"], rounds["raw"], strict=True)
+        )
+        / single["raw"]
+        for accept in ("json", "npy")
+    }
     throughput = {}
     for n in BATCHES:
-        body = batch_body(n)
-        assert host.invoke(body, "application/json").status == 200
-        seconds = median_seconds(partial(host.invoke, body, "application/json"), runs=7)
-        throughput[str(n)] = {"seconds_per_request": seconds, "items_per_second": n / seconds}
-    speedup = throughput["32"]["items_per_second"] / throughput["1"]["items_per_second"]
+        # The same 32 items at every batch size, in 32 / n requests.
+        bodies = shape.batch_bodies(n)
+        assert all(host.invoke(body, "application/json").status == 200 for body in bodies)
+        seconds = median_seconds(partial(invoke_all, host, bodies), runs=3)
+        throughput[str(n)] = {
+            "seconds_per_request": seconds / len(bodies),
+            "items_per_second": len(TEXTS) / seconds,
+        }
     return {
-        "load_seconds": {"handler": handler_load_s, "plain_from_pretrained": plain_load_s},
-        "single_request_seconds": {"handler": handler_s, "raw_forward": raw_s},
-        "handler_overhead_percent": 100 * (handler_s - raw_s) / raw_s,
+        "load_seconds": load,
+        "single_request_seconds": single,
+        "handler_overhead_percent": overhead,
         "throughput": throughput,
-        "batch32_vs_batch1_per_item": speedup,
+        # CPU work per item before the forward, at batch 32 (where a GPU run's time would go).
+        "preprocessing_ms_per_item": shape.preprocessing(plain),
+        "batch32_vs_batch1_per_item": (
+            throughput["32"]["items_per_second"] / throughput["1"]["items_per_second"]
+        ),
     }
 
 
-def main() -> int:
+def summary(results: dict[str, Any]) -> str:
+    lines = ["size   tower   raw ms  json ms (+%)     npy ms (+%)      b1/b8/b32 items/s   b32/b1"]
+    for size, towers in results["models"].items():
+        for tower in ("vision", "text"):
+            r = towers[tower]
+            s, o, t = r["single_request_seconds"], r["handler_overhead_percent"], r["throughput"]
+            lines.append(
+                f"{size:6} {tower:6} {1e3 * s['raw']:7.2f} {1e3 * s['handler_json']:8.2f}"
+                f" ({o['json']:+5.1f}) {1e3 * s['handler_npy']:8.2f} ({o['npy']:+5.1f})  "
+                + "/".join(f"{t[str(n)]['items_per_second']:.1f}" for n in BATCHES)
+                + f"  {r['batch32_vs_batch1_per_item']:.2f}x"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: small,base")
+    sizes = parser.parse_args(argv).sizes.split(",")
+    unknown = sorted(set(sizes) - set(SIZES))
+    if unknown:
+        parser.error(f"unknown size(s) {unknown}: choose from {sorted(SIZES)}")
+    results: dict[str, Any] = {
+        "command": "make bench-inference",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu",
+            "dtype": str(DTYPE).removeprefix("torch."),
+        },
+        "targets": {"handler_overhead_percent_max": 5, "batch32_vs_batch1_per_item_min": 8},
+        "models": {},
+    }
     root = Path(tempfile.mkdtemp(prefix="bench-inference-"))
     try:
-        model_dir = root / "clip"
-        build_clip(model_dir, SMALL)
-        results: dict[str, object] = {
-            "command": "make bench-inference",
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "torch_threads": torch.get_num_threads(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "device": "cpu",
-            },
-            "model": {"config": "hf_towers.serving.toy_models.SMALL", **SMALL.__dict__},
-            "targets": {"handler_overhead_percent_max": 5, "batch32_vs_batch1_per_item_min": 8},
-        }
-        for tower in ("vision", "text"):
-            results[tower] = bench_tower(tower, model_dir, root)
-            print(tower, json.dumps(results[tower], indent=1), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {RESULTS}")
+        for size in sizes:
+            model_dir = root / size
+            build_clip(model_dir, SIZES[size])
+            models = results["models"][size] = {"config": {"name": size, **SIZES[size].__dict__}}
+            for tower in ("vision", "text"):
+                models[tower] = bench_tower(tower, model_dir, root)
+                print(size, tower, json.dumps(models[tower]), flush=True)
+            shutil.rmtree(model_dir)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(summary(results))
+    print(f"wrote {RESULTS}")
     return 0
 
 

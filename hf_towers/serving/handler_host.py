@@ -12,6 +12,7 @@ for every exception of the user code), ``MemoryError`` -> 507, anything else -> 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import uuid
@@ -61,9 +62,13 @@ def _forget_other_code_dirs() -> None:
     for code_dir in _CODE_DIRS:
         while str(code_dir) in sys.path:
             sys.path.remove(str(code_dir))
+    # The toolkit imports from ``os.path.join(model_dir, "code")`` with ``model_dir`` resolved,
+    # so a module loaded from there has a ``__file__`` under that exact prefix: a string test
+    # per module, not a ``realpath`` (which made the 20th load in a process take a second).
+    prefixes = tuple(f"{code_dir}{os.sep}" for code_dir in _CODE_DIRS)
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
-        if origin and any(Path(origin).resolve().is_relative_to(d) for d in _CODE_DIRS):
+        if prefixes and isinstance(origin, str) and origin.startswith(prefixes):
             del sys.modules[name]
 
 

@@ -46,6 +46,9 @@ class ClipSize:
 TINY = ClipSize(16, 32, 2, 2, 16, 32, 2, 2, 32, 8)
 # Big enough that a forward pass dominates per-request costs the way it does for real models.
 SMALL = ClipSize(256, 256, 6, 4, 77, 384, 6, 6, 224, 32)
+# The dimensions of openai/clip-vit-base-patch32, the smallest CLIP users fine-tune (151 M).
+BASE = ClipSize(512, 512, 12, 8, 77, 768, 12, 12, 224, 32)
+SIZES = {"small": SMALL, "base": BASE}
 
 
 def _write_clip_tokenizer(path: Path) -> dict[str, int]:

@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from sagemaker_huggingface_inference_toolkit.decoder_encoder import encode
 from transformers import CLIPTextModelWithProjection
@@ -151,6 +152,18 @@ def predict_fn(texts: list[str], tower: Tower) -> dict[str, Any]:
     return {"embeddings": rows, "truncated": [bool(flag) for flag in truncated]}
 
 
+def json_rows(rows: np.ndarray[Any, Any]) -> str:
+    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
+
+    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
+    rows would print each as a 17-digit float64, about 3x slower and half again as long.
+    """
+    if not np.isfinite(rows).all():
+        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
+    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
+    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
+
+
 def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:
     """Serialise per ``Accept``: JSON (the default, with the flags) or NPY of the rows alone."""
     kinds = [ANSWERS.get(part.split(";")[0].strip().lower()) for part in accept.split(",")]
@@ -161,5 +174,5 @@ def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:
     if kind == "npy":
         array: bytes = encode(prediction["embeddings"], "application/x-npy")
         return array
-    document: str = encode(prediction, "application/json")
-    return document
+    flags = json.dumps(prediction["truncated"])
+    return '{"embeddings":' + json_rows(prediction["embeddings"]) + ',"truncated":' + flags + "}"

@@ -143,13 +143,24 @@ def predict_fn(images: list[Image.Image], tower: Tower) -> dict[str, np.ndarray[
     return {"embeddings": torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()}
 
 
+def json_rows(rows: np.ndarray[Any, Any]) -> str:
+    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
+
+    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
+    rows would print each as a 17-digit float64, about 3x slower and half again as long.
+    """
+    if not np.isfinite(rows).all():
+        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
+    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
+    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
+
+
 def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:
     """Serialise per ``Accept``: JSON (the default) or NPY of the embeddings alone."""
     for media_type in (part.split(";")[0].strip().lower() for part in accept.split(",")):
-        if media_type in (JSON, NPY, "*/*", "application/*"):
-            chosen = NPY if media_type == NPY else JSON
-            body: bytes | str = encode(
-                prediction["embeddings"] if chosen == NPY else prediction, chosen
-            )
-            return body
+        if media_type == NPY:
+            array: bytes = encode(prediction["embeddings"], NPY)
+            return array
+        if media_type in (JSON, "*/*", "application/*"):
+            return '{"embeddings":' + json_rows(prediction["embeddings"]) + "}"
     raise BadRequest(f"unsupported Accept {accept!r}: this endpoint answers {JSON} or {NPY}")

@@ -83,6 +83,29 @@ def test_custom_vision_module_is_used_and_normalised(toy_hosts) -> None:
     np.testing.assert_allclose(answer["embeddings"][0], expected, atol=1e-6)
 
 
+NAN_MODULE = """
+import torch
+
+
+def load_text_tower(model_dir, device, dtype):
+    return None
+
+
+def embed_texts(model, texts):
+    return torch.full((len(texts), 3), float("nan")), [False] * len(texts)
+"""
+
+
+def test_non_finite_embeddings_are_refused_not_sent_as_invalid_json(load_tower) -> None:
+    host = load_tower(
+        "text", env={"MAIN_MODULE_NAME": "nan_embedder"}, extra_code={"nan_embedder.py": NAN_MODULE}
+    )
+    response = host.invoke(b'{"inputs": "a boat"}', "application/json")
+    assert response.status == 400
+    assert "non-finite embeddings" in response.json()["message"]
+    assert host.invoke(b"a boat", "text/plain", "application/x-npy").status == 200
+
+
 def test_main_module_without_the_contract_fails_at_load(load_tower) -> None:
     with pytest.raises(TypeError, match="must define load_text_tower"):
         load_tower("text", env={"MAIN_MODULE_NAME": "empty"}, extra_code={"empty.py": "X = 1\n"})
