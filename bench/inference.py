@@ -160,14 +160,12 @@ class Vision:
         processor = loaded[1]
         images = [Image.open(io.BytesIO(item)).convert("RGB") for item in self.items]
 
-        def decode() -> object:
-            return [Image.open(io.BytesIO(item)).convert("RGB") for item in self.items]
+        def ms(action: Callable[[], object]) -> float:
+            return 1e3 * median_seconds(action, runs=5) / len(self.items)
 
         return {
-            "decode": 1e3 * median_seconds(decode, runs=5) / len(self.items),
-            "processor": 1e3
-            * median_seconds(partial(processor, images=images, return_tensors="pt"), runs=5)
-            / len(self.items),
+            "decode": ms(lambda: [Image.open(io.BytesIO(i)).convert("RGB") for i in self.items]),
+            "processor": ms(partial(processor, images=images, return_tensors="pt")),
         }
 
 
