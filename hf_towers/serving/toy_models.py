@@ -1,8 +1,8 @@
 """Build small Hugging Face checkpoints locally, without a hub download.
 
 Used by the tests, the inference benchmark and local smoke tests of ``serve``: a CLIP-style dual
-encoder (``CLIPModel`` layout, byte-level BPE tokenizer, image processor) and a DistilBERT
-question-answering model with a WordPiece tokenizer. Weights are random (seeded) and saved as
+encoder (``CLIPModel`` layout, byte-level BPE tokenizer, image processor), a DistilBERT
+question-answering model with a WordPiece tokenizer and a Flan-T5-style text-to-text model. Weights are random (seeded) and saved as
 safetensors, so the files look exactly like a fine-tuned checkpoint would.
 
 Needs the inference requirements (``requirements-inference.txt``), not the CDK runtime.
@@ -152,3 +152,54 @@ def build_distilbert_qa(path: Path, seed: int = 0) -> None:
     )
     torch.manual_seed(seed)
     hf.DistilBertForQuestionAnswering(config).save_pretrained(path, safe_serialization=True)
+
+
+T5_WORDS = (
+    "translate",
+    "english",
+    "to",
+    "german",
+    ":",
+    "the",
+    "house",
+    "is",
+    "small",
+    "das",
+    "haus",
+)
+
+
+def build_t5(path: Path, seed: int = 0) -> None:
+    """Save a small ``T5ForConditionalGeneration`` (Flan-T5 layout) with a word-level tokenizer.
+
+    The tokenizer is a ``tokenizers`` word-level model with T5's special tokens (pad 0, eos 1,
+    unk 2), saved as ``tokenizer.json`` so ``AutoTokenizer`` loads it without SentencePiece.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    path.mkdir(parents=True, exist_ok=True)
+    # T5's special tokens, in T5's id order (as kwargs: *_token="<...>" reads like a secret).
+    specials = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+    vocab = {token: index for index, token in enumerate([*specials.values(), *T5_WORDS])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, specials["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", vocab["</s>"])]
+    )
+    hf.PreTrainedTokenizerFast(tokenizer_object=tokenizer, **specials).save_pretrained(path)
+    config = hf.T5Config(
+        vocab_size=len(vocab),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",  # Flan-T5's feed-forward
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
+    torch.manual_seed(seed)
+    hf.T5ForConditionalGeneration(config).save_pretrained(path, safe_serialization=True)
