@@ -143,8 +143,10 @@ class Rollout(_Strict):
 
     strategy: RolloutStrategy = RolloutStrategy.BLUE_GREEN
     traffic: TrafficShift = TrafficShift.ALL_AT_ONCE
+    # SageMaker's TrafficRoutingConfig: a canary is at most 50 % of the fleet, a linear step
+    # 10 to 50 % (a smaller step fails the endpoint update, not the synth).
     canary_percent: int = Field(default=10, ge=1, le=50)
-    linear_step_percent: int = Field(default=20, ge=1, le=50)
+    linear_step_percent: int = Field(default=20, ge=10, le=50)
     wait_interval_seconds: int = Field(default=300, ge=0, le=3600)
     termination_wait_seconds: int = Field(default=300, ge=0, le=3600)
     max_execution_timeout_seconds: int = Field(default=3600, ge=600, le=28800)

@@ -182,6 +182,10 @@ def test_invalid_combination_is_rejected_with_key_and_fix(case: str) -> None:
         ({"inference_mode": "batch"}, "towers.text.inference_mode = 'batch'"),
         ({"rollout": {"canary_percent": 80}}, "towers.text.rollout.canary_percent = 80"),
         (
+            {"rollout": {"traffic": "linear", "linear_step_percent": 5}},
+            "towers.text.rollout.linear_step_percent = 5",
+        ),
+        (
             {"data_capture": {"sampling_percentage": 0}},
             "towers.text.data_capture.sampling_percentage = 0",
         ),
