@@ -99,6 +99,16 @@ class DeployerPolicy(Construct):
                     resources=[arn("endpoint", name) for name in endpoint_names],
                 )
             )
+            # CreateEndpoint/UpdateEndpoint of a config with KmsKeyId (every tower's, but on
+            # instance-store types) has SageMaker create a grant on the key as the caller.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="LetSageMakerGrantItselfTheArtifactKey",
+                    actions=["kms:CreateGrant"],
+                    resources=[key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
         roles = [
             iam.Role.from_role_name(self, f"Deployer{index}", name)
             for index, name in enumerate(attach_to_role_names)

@@ -69,7 +69,9 @@ class TowerEndpoint(Construct):
         deployment_config: sagemaker.CfnEndpoint.DeploymentConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        volume_kms = serverless is None and supports_volume_kms(instance_type)
+        # A serverless config takes KmsKeyId too (SageMaker encrypts the model's copy of the
+        # image with it); only instance-store types refuse one.
+        volume_kms = serverless is not None or supports_volume_kms(instance_type)
         self.config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -80,16 +82,7 @@ class TowerEndpoint(Construct):
             async_inference_config=async_inference,
             data_capture_config=data_capture,
         )
-        if serverless is not None:
-            acknowledge(
-                self.config,
-                "A serverless variant has no ML storage volume of its own: SageMaker manages and "
-                "encrypts the compute, and the EndpointConfig KmsKeyId is not supported for serverless.",
-                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
-            )
-        elif not volume_kms:
+        if not volume_kms:
             acknowledge(
                 self.config,
                 f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "

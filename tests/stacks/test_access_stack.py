@@ -24,7 +24,12 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
         "CreateTaggedModelsAndConfigs",
         "ManageModelsAndConfigsOfThisEnvironment",
         "ManageEndpointsOfThisEnvironment",
+        "LetSageMakerGrantItselfTheArtifactKey",
     }
+    grant = statements["LetSageMakerGrantItselfTheArtifactKey"]
+    assert grant["Action"] == "kms:CreateGrant"
+    assert grant["Resource"] == statements["UseArtifactKey"]["Resource"]  # the one key
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     artifacts = statements["PutGetArtifacts"]
     assert artifacts["Action"] == ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
     assert artifacts["Resource"] == {

@@ -275,7 +275,7 @@ def test_serverless_variant_has_no_instances_and_no_scaling(tpl: dict[str, Templ
         "ProvisionedConcurrency": 2,
     }
     assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
-    assert "KmsKeyId" not in config
+    assert list(config["KmsKeyId"]) == ["Fn::ImportValue"]  # serverless takes the key too
     t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
     assert "CPUUtilization" not in json.dumps(_props(t, "AWS::CloudWatch::Dashboard"))
     canary = _props(tpl[stack_name("sls-canary")], "AWS::SageMaker::Endpoint")["DeploymentConfig"]
