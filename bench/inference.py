@@ -155,9 +155,10 @@ class Vision:
 
         return run
 
-    def preprocessing(self, loaded: Any) -> dict[str, float]:
-        """Per-image CPU milliseconds of the 32 images: JPEG decode, then the image processor."""
-        processor = loaded[1]
+    def preprocessing(self, loaded: Any, host: HandlerHost) -> dict[str, float]:
+        """Per-image milliseconds for the 32 images: JPEG decode, then pixel values by the image
+        processor and by the tower's own ``ClipPixels`` (the same tensor)."""
+        processor, tower_pixels = loaded[1], host.service.model.model[1]
         images = [Image.open(io.BytesIO(item)).convert("RGB") for item in self.items]
 
         def ms(action: Callable[[], object]) -> float:
@@ -166,6 +167,7 @@ class Vision:
         return {
             "decode": ms(lambda: [Image.open(io.BytesIO(i)).convert("RGB") for i in self.items]),
             "processor": ms(partial(processor, images=images, return_tensors="pt")),
+            "tower_pixels": ms(partial(tower_pixels, images)),
         }
 
 
@@ -196,7 +198,7 @@ class Text:
         return run
 
     @staticmethod
-    def preprocessing(loaded: Any) -> dict[str, float]:
+    def preprocessing(loaded: Any, host: HandlerHost) -> dict[str, float]:
         """Per-text CPU milliseconds of tokenizing the 32 texts as one padded batch."""
         tokenizer = loaded[1]
         tokenize = partial(tokenizer, TEXTS, padding=True, truncation=True, return_tensors="pt")
@@ -262,7 +264,7 @@ def bench_tower(tower: str, model_dir: Path, root: Path) -> dict[str, Any]:
         "handler_overhead_percent": overhead,
         "throughput": throughput,
         # CPU work per item before the forward, at batch 32 (where a GPU run's time would go).
-        "preprocessing_ms_per_item": shape.preprocessing(plain),
+        "preprocessing_ms_per_item": shape.preprocessing(plain, host),
         "batch32_vs_batch1_per_item": (
             throughput["32"]["items_per_second"] / throughput["1"]["items_per_second"]
         ),
