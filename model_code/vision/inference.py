@@ -15,6 +15,8 @@ Responses (``Accept``)
 
 Environment
     ``MAX_BATCH_SIZE``: most images one request may carry; they share one forward pass (32).
+    ``MAX_IMAGE_PIXELS``: largest image accepted, width x height, checked before decoding
+    (64000000). A request decodes all its images at once: at most MAX_BATCH_SIZE x this x 3 bytes.
     ``MAIN_MODULE_NAME``: a module importable from ``code/`` that replaces the default CLIP tower
     by defining ``load_vision_tower(model_dir, device, dtype)`` (returns any model object) and
     ``embed_images(model, images)`` (a list of RGB ``PIL.Image.Image`` in, an ``(n, dim)``
@@ -50,6 +52,11 @@ IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 MAX_BATCH_SIZE = int(os.environ.get("MAX_BATCH_SIZE", "32"))
 if MAX_BATCH_SIZE < 1:
     raise ValueError(f"MAX_BATCH_SIZE must be at least 1, not {MAX_BATCH_SIZE}")
+# A small file can declare a huge image (a decompression bomb); 32 of them would take the worker's
+# memory. The size is read from the header, before anything is decoded.
+MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "64000000"))
+if MAX_IMAGE_PIXELS < 1:
+    raise ValueError(f"MAX_IMAGE_PIXELS must be at least 1, not {MAX_IMAGE_PIXELS}")
 
 
 class BadRequest(ValueError):
@@ -172,8 +179,16 @@ def _image(data: bytes, where: str) -> Image.Image:
         raise BadRequest(f"{where} is empty")
     try:
         with Image.open(io.BytesIO(data), formats=tuple(IMAGE_TYPES.values())) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise BadRequest(
+                    f"{where} is {width} x {height} = {width * height} pixels, more than "
+                    f"MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS}): send a smaller image"
+                )
             rgb: Image.Image = image.convert("RGB")
             return rgb
+    except BadRequest:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         detail = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
         raise BadRequest(f"{where} is not a decodable JPEG, PNG or WebP image{detail}") from error

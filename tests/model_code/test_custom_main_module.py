@@ -123,6 +123,11 @@ def test_bad_max_batch_size_fails_at_load(load_tower) -> None:
         load_tower("text", env={"MAX_BATCH_SIZE": "0"})
 
 
+def test_bad_max_image_pixels_fails_at_load(load_tower) -> None:
+    with pytest.raises(ValueError, match="MAX_IMAGE_PIXELS must be at least 1, not 0"):
+        load_tower("vision", env={"MAX_IMAGE_PIXELS": "0"})
+
+
 def test_bfloat16_tower_loads_in_bfloat16_and_stays_close(load_tower) -> None:
     half = load_tower("text", env={"TORCH_DTYPE": "bfloat16"})
     full = load_tower("text")

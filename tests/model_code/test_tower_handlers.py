@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -17,11 +19,13 @@ from hf_towers.serving.handler_host import HandlerHost
 
 JSON, NPY = "application/json", "application/x-npy"
 MAX_BATCH = 4
+MAX_PIXELS = 60 * 60  # every image of these tests is smaller, but for the too-large ones
 
 
 @pytest.fixture(scope="module")
 def vision(load_tower):
-    return load_tower("vision", env={"MAX_BATCH_SIZE": str(MAX_BATCH)})
+    env = {"MAX_BATCH_SIZE": str(MAX_BATCH), "MAX_IMAGE_PIXELS": str(MAX_PIXELS)}
+    return load_tower("vision", env=env)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,18 @@ def image_bytes(seed: int, fmt: str = "PNG", size: tuple[int, int] = (48, 40)) -
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
     return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds 4 bytes of junk as pixel data: only its header
+    can be read (decoding it would fail)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"junk")
 
 
 def b64(data: bytes) -> str:
@@ -153,6 +169,29 @@ BAD_REQUESTS = [
     ("vision", image_bytes(0), "image/png", "text/html", "unsupported Accept 'text/html'"),
     ("vision", b"not an image", "image/jpeg", None, "the request body is not a decodable"),
     ("vision", image_bytes(0, "GIF"), "image/png", None, "not a decodable JPEG, PNG or WebP"),
+    (
+        "vision",
+        image_bytes(0, size=(80, 60)),
+        "image/png",
+        None,
+        f"the request body is 80 x 60 = 4800 pixels, more than MAX_IMAGE_PIXELS ({MAX_PIXELS})",
+    ),
+    (  # refused from the header alone: nothing is decoded
+        "vision",
+        png_header_only(50_000, 1_000),
+        "image/png",
+        None,
+        "is 50000 x 1000 = 50000000 pixels, more than MAX_IMAGE_PIXELS",
+    ),
+    (
+        "vision",
+        json.dumps(
+            {"inputs": [b64(image_bytes(0)), b64(image_bytes(1, "JPEG", (61, 60)))]}
+        ).encode(),
+        JSON,
+        None,
+        "inputs[1] is 61 x 60 = 3660 pixels, more than MAX_IMAGE_PIXELS",
+    ),
     ("vision", b"", "image/png", None, "the request body is empty"),
     ("vision", b'{"inputs": []}', JSON, None, f"1 to {MAX_BATCH} images, not 0"),
     ("vision", b'{"inputs": ""}', JSON, None, "inputs[0] is empty"),
