@@ -148,6 +148,11 @@ def predict_fn(texts: list[str], tower: Tower) -> dict[str, Any]:
     """Embed every text in one forward pass; rows come back float32 and L2-normalised."""
     with torch.inference_mode():
         vectors, truncated = tower.embed(tower.model, texts)
+        if vectors.ndim != 2 or len(vectors) != len(texts) or len(truncated) != len(texts):
+            raise RuntimeError(
+                f"embed_texts returned shape {tuple(vectors.shape)} and {len(truncated)} flag(s) "
+                f"for {len(texts)} text(s): it must return (n, dim) rows and n flags"
+            )
         rows = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
     return {"embeddings": rows, "truncated": [bool(flag) for flag in truncated]}
 

@@ -226,6 +226,11 @@ def predict_fn(images: list[Image.Image], tower: Tower) -> dict[str, np.ndarray[
     """Embed every image in one forward pass; rows come back float32 and L2-normalised."""
     with torch.inference_mode():
         vectors = tower.embed(tower.model, images).float()
+    if vectors.ndim != 2 or vectors.shape[0] != len(images):
+        raise RuntimeError(
+            f"embed_images returned shape {tuple(vectors.shape)} for {len(images)} image(s): "
+            "it must return one row per image, (n, dim)"
+        )
     return {"embeddings": torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()}
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,10 +73,6 @@ def test_custom_text_module_is_used_and_normalised(toy_hosts) -> None:
 
 
 def test_custom_vision_module_is_used_and_normalised(toy_hosts) -> None:
-    import io
-
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), (255, 255, 255)).save(buffer, "PNG")
     answer = toy_hosts["vision"].invoke(buffer.getvalue(), "image/png").json()
@@ -104,6 +102,44 @@ def test_non_finite_embeddings_are_refused_not_sent_as_invalid_json(load_tower) 
     assert response.status == 400
     assert "non-finite embeddings" in response.json()["message"]
     assert host.invoke(b"a boat", "text/plain", "application/x-npy").status == 200
+
+
+WRONG_SHAPE_MODULE = """
+import torch
+
+
+def load_vision_tower(model_dir, device, dtype):
+    return None
+
+
+def embed_images(model, images):
+    return torch.ones(3)  # one vector for the whole request, not a row per image
+
+
+def load_text_tower(model_dir, device, dtype):
+    return None
+
+
+def embed_texts(model, texts):
+    return torch.ones(len(texts), 3), []  # no truncation flags
+"""
+
+
+def test_a_main_module_breaking_the_output_contract_gets_a_message_naming_it(load_tower) -> None:
+    hosts = {
+        tower: load_tower(
+            tower,
+            env={"MAIN_MODULE_NAME": "wrong_shape"},
+            extra_code={"wrong_shape.py": WRONG_SHAPE_MODULE},
+        )
+        for tower in ("vision", "text")
+    }
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG")
+    vision = hosts["vision"].invoke(buffer.getvalue(), "image/png")
+    assert "embed_images returned shape (3,) for 1 image(s)" in vision.json()["message"]
+    text = hosts["text"].invoke(b'{"inputs": ["a", "b"]}', "application/json")
+    assert "embed_texts returned shape (2, 3) and 0 flag(s) for 2 text(s)" in text.json()["message"]
 
 
 def test_main_module_without_the_contract_fails_at_load(load_tower) -> None:
