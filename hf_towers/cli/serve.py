@@ -1,7 +1,8 @@
 """``python main.py serve``: a tower on loopback, behind the container's own handler.
 
 ``--model_type`` picks the tower's inference code (``model_code/<type>/``), laid over
-``--model_dir`` unless that directory already has ``code/`` (a repacked artifact). The server
+``--model_dir`` unless that directory already has ``code/`` (a repacked artifact).
+``--model_dir`` may also be the ``model.tar.gz`` itself: it is extracted to a temporary folder. The server
 answers ``GET /ping`` and ``POST /invocations`` like a SageMaker endpoint; the environment
 (``MAX_BATCH_SIZE``, ``MAIN_MODULE_NAME``, ``TORCH_DTYPE``, ``HF_HUB_OFFLINE`` ...) is passed
 through as the container would get it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tarfile
 from pathlib import Path
 
 
@@ -24,7 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--model_type", choices=("vision", "text"), required=True)
     parser.add_argument(
-        "--model_dir", type=Path, required=True, help="checkpoint folder (config.json, weights)"
+        "--model_dir",
+        type=Path,
+        required=True,
+        help="checkpoint folder (config.json, weights), or the model.tar.gz you will deploy",
     )
     parser.add_argument("--port", type=int, default=8080, help="default: 8080 (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback only)")
@@ -34,13 +39,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Load the tower, serve until interrupted; returns the exit code."""
     model_dir: Path = args.model_dir
-    if not model_dir.is_dir():
-        print(f"serve: --model_dir {model_dir} is not a directory", file=sys.stderr)
+    if not (model_dir.is_dir() or (model_dir.is_file() and tarfile.is_tarfile(model_dir))):
+        print(
+            f"serve: --model_dir {model_dir} is neither a directory nor a tar archive: "
+            "pass the checkpoint folder or the model.tar.gz",
+            file=sys.stderr,
+        )
         return 2
     # Imported here: torch and the toolkit are heavy and not needed by the other commands.
     from hf_towers.serving.local_server import build_server
 
-    server = build_server(model_dir, args.model_type, host=args.host, port=args.port)
+    try:
+        server = build_server(model_dir, args.model_type, host=args.host, port=args.port)
+    except ValueError as error:  # an archive that cannot be extracted safely
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
     print(
         f"Serving the {args.model_type} tower of {model_dir} on {server.url} "
         "(GET /ping, POST /invocations); Ctrl-C stops.",

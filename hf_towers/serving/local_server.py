@@ -4,6 +4,7 @@ Requests go through ``HandlerHost``, i.e. the toolkit's ``HuggingFaceHandlerServ
 tower's ``code/``, so what answers here is what answers in the container. A model directory
 without ``code/`` (a plain checkpoint) is served with ``model_code/<model_type>/`` laid over it
 in a temporary folder, as the repacked artifact will look; one with ``code/`` is served as it is.
+A ``model.tar.gz`` is first extracted into the temporary folder, as SageMaker would.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tarfile
 import tempfile
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,12 +114,32 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
 
+def unpack_artifact(archive: Path, workdir: Path) -> Path:
+    """Extract a ``model.tar.gz`` into ``workdir/artifact`` as SageMaker extracts it into
+    ``/opt/ml/model``; the archive itself is only read.
+
+    Tar's ``data`` filter refuses members that would land outside the folder (``../``, absolute
+    paths, links out of it) and device files, with an error naming the member.
+    """
+    target = workdir / "artifact"
+    target.mkdir()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(target, filter="data")
+    except tarfile.TarError as error:
+        raise ValueError(f"{archive} is not a usable model.tar.gz: {error}") from error
+    return target
+
+
 def build_server(
     model_dir: Path, model_type: str, host: str = "127.0.0.1", port: int = 8080
 ) -> LocalServer:
-    """Load the tower from ``model_dir`` and bind; call ``serve_forever`` on the result."""
+    """Load the tower from ``model_dir`` (a folder, or a ``model.tar.gz`` artifact) and bind;
+    call ``serve_forever`` on the result."""
     workdir = Path(tempfile.mkdtemp(prefix="hf-towers-serve-"))
     try:
+        if model_dir.is_file():
+            model_dir = unpack_artifact(model_dir, workdir)
         handler = HandlerHost(container_view(model_dir.resolve(), model_type, workdir))
         handler.load()
         return LocalServer((host, port), handler, workdir)

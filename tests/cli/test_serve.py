@@ -43,7 +43,11 @@ def test_missing_model_dir_is_exit_2(tmp_path, capsys) -> None:
         ["serve", "--model_type", "text", "--model_dir", str(tmp_path / "x")]
     )
     assert args.func(args) == 2
-    assert "is not a directory" in capsys.readouterr().err
+    assert "is neither a directory nor a tar archive" in capsys.readouterr().err
+    (tmp_path / "weights.bin").write_bytes(b"not a tar")
+    args.model_dir = tmp_path / "weights.bin"
+    assert args.func(args) == 2
+    assert "weights.bin is neither a directory nor a tar archive" in capsys.readouterr().err
 
 
 def test_importing_the_command_does_not_import_torch() -> None:

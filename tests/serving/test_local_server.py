@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import io
 import json
 import shutil
+import tarfile
 import tempfile
 import threading
 import urllib.error
@@ -18,6 +20,7 @@ import pytest
 from PIL import Image
 
 from hf_towers.serving import local_server
+from hf_towers.serving.handler_host import HandlerHost
 
 
 def serve(server: local_server.LocalServer) -> threading.Thread:
@@ -157,3 +160,47 @@ def test_failed_load_leaves_no_temporary_folder(tmp_path, monkeypatch) -> None:
         local_server.build_server(tmp_path / "empty", "text", port=0)
     assert created
     assert not created[0].exists()
+
+
+def tar_gz(path: Path, folder: Path, extra: dict[str, Path] | None = None) -> Path:
+    """``folder``'s files at the archive root (as SageMaker expects), plus ``extra`` arcnames."""
+    with tarfile.open(path, "w:gz") as tar:
+        for entry in sorted(folder.iterdir()):
+            tar.add(entry, arcname=entry.name)
+        for arcname, source in (extra or {}).items():
+            tar.add(source, arcname=arcname)
+    return path
+
+
+@pytest.mark.parametrize("with_code", [False, True])
+def test_a_model_tar_gz_is_served_and_left_as_it_was(clip_dir, tmp_path, with_code) -> None:
+    code = {"code": local_server.MODEL_CODE / "text"} if with_code else {}
+    archive = tar_gz(tmp_path / "model.tar.gz", clip_dir, code)
+    before = hashlib.sha256(archive.read_bytes()).hexdigest()
+    server = local_server.build_server(archive, "text", port=0)
+    thread = serve(server)
+    try:
+        assert (server.workdir / "artifact" / "config.json").is_file()
+        status, _, body = post(server.url, b'{"inputs": "a boat"}', "application/json")
+        assert status == 200, body
+        (tmp_path / "view").mkdir()
+        direct = HandlerHost(local_server.container_view(clip_dir, "text", tmp_path / "view"))
+        direct.load()
+        expected = direct.invoke(b'{"inputs": "a boat"}', "application/json").json()
+        assert json.loads(body) == expected
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert not server.workdir.exists()
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == before
+
+
+def test_an_archive_escaping_its_folder_is_refused(clip_dir, tmp_path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(clip_dir / "config.json", arcname="config.json")
+        tar.add(clip_dir / "config.json", arcname="../escaped.json")
+    with pytest.raises(ValueError, match=r"not a usable model.tar.gz: .*escaped\.json"):
+        local_server.build_server(archive, "text", port=0)
+    assert not list(tmp_path.rglob("escaped.json"))
