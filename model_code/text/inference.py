@@ -35,6 +35,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -63,12 +64,23 @@ class Tower(NamedTuple):
     embed: Embedder
 
 
+def _require_safetensors(model_dir: str) -> None:
+    """Weights are read from safetensors only: a pickled ``.bin`` can run code when loaded."""
+    if not any(Path(model_dir).glob("*.safetensors")):
+        found = sorted(path.name for path in Path(model_dir).iterdir())
+        raise FileNotFoundError(
+            f"{model_dir} has no *.safetensors weights (it has {found}): save the checkpoint "
+            "with save_pretrained(dir, safe_serialization=True) and package it again"
+        )
+
+
 def load_text_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
     """Default tower: CLIP's text transformer and text projection, read from safetensors.
 
     A full ``CLIPModel`` checkpoint works as it is; the vision tower's weights are never kept.
     The window is the shorter of the position table and the tokenizer's ``model_max_length``.
     """
+    _require_safetensors(model_dir)
     clip = CLIPTextModelWithProjection.from_pretrained(
         model_dir, torch_dtype=dtype, use_safetensors=True
     ).to(device)

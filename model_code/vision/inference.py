@@ -39,6 +39,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,16 @@ class ClipPixels:
         return batch.sub_(self.mean).div_(self.std).permute(0, 3, 1, 2).contiguous()
 
 
+def _require_safetensors(model_dir: str) -> None:
+    """Weights are read from safetensors only: a pickled ``.bin`` can run code when loaded."""
+    if not any(Path(model_dir).glob("*.safetensors")):
+        found = sorted(path.name for path in Path(model_dir).iterdir())
+        raise FileNotFoundError(
+            f"{model_dir} has no *.safetensors weights (it has {found}): save the checkpoint "
+            "with save_pretrained(dir, safe_serialization=True) and package it again"
+        )
+
+
 def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
     """Default tower: CLIP's vision transformer and visual projection, read from safetensors.
 
@@ -138,6 +149,7 @@ def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) 
     Returns the model and the function that turns images into its ``pixel_values``: ``ClipPixels``
     for a plain CLIP image processor, else the saved processor itself.
     """
+    _require_safetensors(model_dir)
     model = CLIPVisionModelWithProjection.from_pretrained(
         model_dir, torch_dtype=dtype, use_safetensors=True
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import ast
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from hf_towers.serving.handler_host import HandlerHost
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,6 +167,19 @@ def test_bad_max_image_pixels_fails_at_load(load_tower) -> None:
         load_tower("vision", env={"MAX_IMAGE_PIXELS": "0"})
 
 
+@pytest.mark.parametrize("tower", ["vision", "text"])
+def test_a_checkpoint_without_safetensors_is_refused_with_the_fix(
+    tower: str, clip, tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(clip[0], model_dir)
+    (model_dir / "model.safetensors").unlink()
+    clip[1].save_pretrained(model_dir, safe_serialization=False)  # pytorch_model.bin only
+    shutil.copytree(REPO / "model_code" / tower, model_dir / "code")
+    with pytest.raises(FileNotFoundError, match=r"no \*\.safetensors weights .*pytorch_model\.bin"):
+        HandlerHost(model_dir).load()
+
+
 def test_bfloat16_tower_loads_in_bfloat16_and_stays_close(load_tower) -> None:
     half = load_tower("text", env={"TORCH_DTYPE": "bfloat16"})
     full = load_tower("text")
@@ -184,6 +200,7 @@ ALLOWED_IMPORTS = {
     "io",
     "json",
     "os",
+    "pathlib",
     "sys",
     "typing",
     "numpy",
