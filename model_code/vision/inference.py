@@ -183,7 +183,10 @@ def model_fn(model_dir: str) -> Tower:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     dtypes["auto"] = dtypes["float16" if device.type == "cuda" else "float32"]
-    return Tower(load(model_dir, device, dtypes[os.environ.get("TORCH_DTYPE", "auto")]), embed)
+    wanted = os.environ.get("TORCH_DTYPE", "auto")
+    if wanted not in dtypes:
+        raise ValueError(f"TORCH_DTYPE must be auto, float32, float16 or bfloat16, not {wanted}")
+    return Tower(load(model_dir, device, dtypes[wanted]), embed)
 
 
 def _image(data: bytes, where: str) -> Image.Image:
