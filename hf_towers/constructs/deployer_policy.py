@@ -100,13 +100,19 @@ class DeployerPolicy(Construct):
                 )
             )
             # CreateEndpoint/UpdateEndpoint of a config with KmsKeyId (every tower's, but on
-            # instance-store types) has SageMaker create a grant on the key as the caller.
+            # instance-store types) has SageMaker create a grant on the key as the caller: only
+            # SageMaker, in this region, for an AWS resource.
             statements.append(
                 iam.PolicyStatement(
                     sid="LetSageMakerGrantItselfTheArtifactKey",
                     actions=["kms:CreateGrant"],
                     resources=[key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                    conditions={
+                        "Bool": {"kms:GrantIsForAWSResource": "true"},
+                        "StringEquals": {
+                            "kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"
+                        },
+                    },
                 )
             )
         roles = [

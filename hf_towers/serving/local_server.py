@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hf_towers.serving.handler_host import HandlerHost
 
@@ -118,17 +118,33 @@ def unpack_artifact(archive: Path, workdir: Path) -> Path:
     """Extract a ``model.tar.gz`` into ``workdir/artifact`` as SageMaker extracts it into
     ``/opt/ml/model``; the archive itself is only read.
 
-    Tar's ``data`` filter refuses members that would land outside the folder (``../``, absolute
-    paths, links out of it) and device files, with an error naming the member.
+    Every member is checked before anything is written: regular files and folders only, no
+    absolute paths, none reaching outside with ``..``, no links (a model artifact needs none, and
+    links are how tar's own ``data`` filter has been bypassed). The ``data`` filter then applies
+    as well.
     """
     target = workdir / "artifact"
     target.mkdir()
     try:
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(target, filter="data")
-    except tarfile.TarError as error:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member)
+            tar.extractall(target, members=members, filter="data")  # Python >= 3.11.4
+    except (tarfile.TarError, OSError) as error:
         raise ValueError(f"{archive} is not a usable model.tar.gz: {error}") from error
     return target
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if member.issym() or member.islnk():
+        raise tarfile.TarError(f"{name} is a link (to {member.linkname}); artifacts hold files")
+    if not (member.isfile() or member.isdir()):
+        raise tarfile.TarError(f"{name} is not a regular file or folder")
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or ".." in parts:
+        raise tarfile.TarError(f"{name} would be written outside the artifact folder")
 
 
 def build_server(

@@ -166,6 +166,7 @@ def predict_fn(texts: list[str], tower: Tower) -> dict[str, Any]:
                 f"for {len(texts)} text(s): it must return (n, dim) rows and n flags"
             )
         rows = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
+    rows = rows + np.float32(0.0)  # -0.0 -> 0.0: JSON and NPY agree bit for bit
     return {"embeddings": rows, "truncated": [bool(flag) for flag in truncated]}
 
 

@@ -15,8 +15,10 @@ Responses (``Accept``)
 
 Environment
     ``MAX_BATCH_SIZE``: most images one request may carry; they share one forward pass (32).
-    ``MAX_IMAGE_PIXELS``: largest image accepted, width x height, checked before decoding
-    (64000000). A request decodes all its images at once: at most MAX_BATCH_SIZE x this x 3 bytes.
+    ``MAX_IMAGE_PIXELS``: largest image accepted, width x height, checked before decoding, and
+    largest size its shortest-edge resize may reach (64000000; Pillow refuses more than ~179 M
+    itself). A request decodes all its images at once: Pillow holds RGB in 4 bytes a pixel, so
+    at most MAX_BATCH_SIZE x this x 4 bytes.
     ``MAIN_MODULE_NAME``: a module importable from ``code/`` that replaces the default CLIP tower
     by defining ``load_vision_tower(model_dir, device, dtype)`` (returns any model object) and
     ``embed_images(model, images)`` (a list of RGB ``PIL.Image.Image`` in, an ``(n, dim)``
@@ -72,6 +74,23 @@ class Tower:
     embed: Callable[[Any, list[Image.Image]], torch.Tensor]
 
 
+def check_resized_size(images: list[Image.Image], edge: int) -> None:
+    """Refuse an image that resizing its shortest edge to ``edge`` would blow up.
+
+    A thin image is small, but its resized copy is not: 1 x 5000 pixels becomes 224 x 1120000.
+    Its resized size is held to ``MAX_IMAGE_PIXELS`` too.
+    """
+    for index, image in enumerate(images):
+        short, long = sorted(image.size)
+        resized = edge * int(edge * long / short)
+        if resized > MAX_IMAGE_PIXELS:
+            raise BadRequest(
+                f"image {index} ({image.size[0]} x {image.size[1]}) would be resized to {resized} "
+                f"pixels, more than MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS}): send an image closer "
+                "to square"
+            )
+
+
 class ClipPixels:
     """``CLIPImageProcessor``'s ``pixel_values``, the same tensor to the bit, for less CPU.
 
@@ -120,9 +139,11 @@ class ClipPixels:
         width, height = size if width <= height else size[::-1]
         resized = np.asarray(image.resize((width, height), self.resample, reducing_gap=None))
         top, left = (height - self.crop[0]) // 2, (width - self.crop[1]) // 2
-        return resized[top : top + self.crop[0], left : left + self.crop[1]]
+        # A copy, so that the resized image is freed now, not when the batch is stacked.
+        return resized[top : top + self.crop[0], left : left + self.crop[1]].copy()
 
     def __call__(self, images: list[Image.Image]) -> torch.Tensor:
+        check_resized_size(images, self.edge)
         crops = torch.from_numpy(np.stack([self._resized_crop(image) for image in images]))
         crops = crops.to(self.device)
         if self.divisor is not None:
@@ -159,6 +180,8 @@ def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) 
     else:
 
         def pixels(images: list[Image.Image]) -> torch.Tensor:
+            if "shortest_edge" in processor.size:
+                check_resized_size(images, int(processor.size["shortest_edge"]))
             values: torch.Tensor = processor(images=images, return_tensors="pt")["pixel_values"]
             return values
 
@@ -204,7 +227,11 @@ def _image(data: bytes, where: str) -> Image.Image:
             return rgb
     except BadRequest:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:  # Pillow's own limit, above ~179 M pixels
+        raise BadRequest(
+            f"{where} is too large to decode ({error}): send a smaller image"
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
         detail = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
         raise BadRequest(f"{where} is not a decodable JPEG, PNG or WebP image{detail}") from error
 
@@ -246,7 +273,8 @@ def predict_fn(images: list[Image.Image], tower: Tower) -> dict[str, np.ndarray[
             f"embed_images returned shape {tuple(vectors.shape)} for {len(images)} image(s): "
             "it must return one row per image, (n, dim)"
         )
-    return {"embeddings": torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()}
+    rows = torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()
+    return {"embeddings": rows + np.float32(0.0)}  # -0.0 -> 0.0: JSON and NPY agree bit for bit
 
 
 def json_rows(rows: np.ndarray[Any, Any]) -> str:

@@ -97,6 +97,35 @@ def embed_texts(model, texts):
 """
 
 
+NEGATIVE_ZERO_MODULE = """
+import torch
+
+
+def load_text_tower(model_dir, device, dtype):
+    return None
+
+
+def embed_texts(model, texts):
+    return torch.tensor([[-0.0, 3.0, 4.0]] * len(texts)), [False] * len(texts)
+"""
+
+
+def test_negative_zero_leaves_as_zero_in_json_and_npy_alike(load_tower) -> None:
+    host = load_tower(
+        "text",
+        env={"MAIN_MODULE_NAME": "negative_zero"},
+        extra_code={"negative_zero.py": NEGATIVE_ZERO_MODULE},
+    )
+    as_json = host.invoke(b"a boat", "text/plain")
+    assert (
+        as_json.body.decode() == '{"embeddings":[[0,0.600000024,0.800000012]],"truncated":[false]}'
+    )
+    as_npy = np.load(io.BytesIO(host.invoke(b"a boat", "text/plain", "application/x-npy").body))
+    assert not np.signbit(as_npy).any()
+    parsed = np.asarray(as_json.json()["embeddings"], dtype=np.float32)
+    assert parsed.tobytes() == as_npy.tobytes()  # bit for bit
+
+
 def test_non_finite_embeddings_are_refused_not_sent_as_invalid_json(load_tower) -> None:
     host = load_tower(
         "text", env={"MAIN_MODULE_NAME": "nan_embedder"}, extra_code={"nan_embedder.py": NAN_MODULE}

@@ -176,6 +176,13 @@ BAD_REQUESTS = [
         None,
         f"the request body is 80 x 60 = 4800 pixels, more than MAX_IMAGE_PIXELS ({MAX_PIXELS})",
     ),
+    (  # small, but 32 x 6400 once its shortest edge is resized to the model's 32
+        "vision",
+        image_bytes(0, size=(1, 200)),
+        "image/png",
+        None,
+        "image 0 (1 x 200) would be resized to 204800 pixels, more than MAX_IMAGE_PIXELS",
+    ),
     (  # refused from the header alone: nothing is decoded
         "vision",
         png_header_only(50_000, 1_000),

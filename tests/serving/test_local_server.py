@@ -203,4 +203,23 @@ def test_an_archive_escaping_its_folder_is_refused(clip_dir, tmp_path) -> None:
         tar.add(clip_dir / "config.json", arcname="../escaped.json")
     with pytest.raises(ValueError, match=r"not a usable model.tar.gz: .*escaped\.json"):
         local_server.build_server(archive, "text", port=0)
-    assert not list(tmp_path.rglob("escaped.json"))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    with pytest.raises(ValueError, match=r"\.\./escaped\.json"):
+        local_server.unpack_artifact(archive, workdir)
+    assert not (workdir / "escaped.json").exists()
+    assert not (workdir / "artifact" / "config.json").exists()  # checked before anything is written
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_an_archive_with_links_is_refused(tmp_path, kind) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("weights.safetensors")
+        link.type, link.linkname = kind, "/etc/passwd"
+        tar.addfile(link)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    with pytest.raises(ValueError, match=r"weights\.safetensors is a link"):
+        local_server.unpack_artifact(archive, workdir)
+    assert not list((workdir / "artifact").iterdir())

@@ -29,7 +29,10 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
     grant = statements["LetSageMakerGrantItselfTheArtifactKey"]
     assert grant["Action"] == "kms:CreateGrant"
     assert grant["Resource"] == statements["UseArtifactKey"]["Resource"]  # the one key
-    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert grant["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+        "StringEquals": {"kms:ViaService": "sagemaker.us-east-1.amazonaws.com"},  # config region
+    }
     artifacts = statements["PutGetArtifacts"]
     assert artifacts["Action"] == ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
     assert artifacts["Resource"] == {
