@@ -69,8 +69,9 @@ class TowerEndpoint(Construct):
         deployment_config: sagemaker.CfnEndpoint.DeploymentConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        # A serverless config takes KmsKeyId too (SageMaker encrypts the model's copy of the
-        # image with it); only instance-store types refuse one.
+        # A serverless config takes KmsKeyId too: "SageMaker AI uses this key to encrypt your
+        # Amazon ECR image" (docs.aws.amazon.com/sagemaker/latest/dg/
+        # serverless-endpoints-create-config.html). Only instance-store types refuse one.
         volume_kms = serverless is not None or supports_volume_kms(instance_type)
         self.config = sagemaker.CfnEndpointConfig(
             self,
