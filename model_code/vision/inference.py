@@ -175,6 +175,12 @@ def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) 
         model_dir, torch_dtype=dtype, use_safetensors=True
     )
     processor = CLIPImageProcessor.from_pretrained(model_dir)
+    edge = int(processor.size.get("shortest_edge", 0))
+    if edge * edge > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS}) is below the model's resized image "
+            f"({edge} x {edge} = {edge * edge} pixels): every image would be refused; raise it"
+        )
     if ClipPixels.reproduces(processor):
         pixels: Callable[[list[Image.Image]], torch.Tensor] = ClipPixels(processor, device)
     else:

@@ -193,6 +193,9 @@ def test_bad_max_batch_size_fails_at_load(load_tower) -> None:
 def test_bad_max_image_pixels_fails_at_load(load_tower) -> None:
     with pytest.raises(ValueError, match="MAX_IMAGE_PIXELS must be at least 1, not 0"):
         load_tower("vision", env={"MAX_IMAGE_PIXELS": "0"})
+    # The tiny model resizes to 32 x 32: a limit below that would refuse every image.
+    with pytest.raises(ValueError, match=r"MAX_IMAGE_PIXELS \(1000\) is below .*\(32 x 32 = 1024"):
+        load_tower("vision", env={"MAX_IMAGE_PIXELS": "1000"})
 
 
 @pytest.mark.parametrize("tower", ["vision", "text"])
