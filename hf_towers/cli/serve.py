@@ -2,8 +2,8 @@
 
 ``--model_type`` picks the tower's inference code (``model_code/<type>/``), laid over
 ``--model_dir`` unless that directory already has ``code/`` (a repacked artifact).
-``--model_dir`` may also be the ``model.tar.gz`` itself: it is extracted to a temporary folder. The server
-answers ``GET /ping`` and ``POST /invocations`` like a SageMaker endpoint; the environment
+``--model_dir`` may also be the ``model.tar.gz`` itself: it is extracted to a temporary folder.
+The server answers ``GET /ping`` and ``POST /invocations`` like a SageMaker endpoint; the environment
 (``MAX_BATCH_SIZE``, ``MAIN_MODULE_NAME``, ``TORCH_DTYPE``, ``HF_HUB_OFFLINE`` ...) is passed
 through as the container would get it.
 """

@@ -171,11 +171,9 @@ def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) 
     for a plain CLIP image processor, else the saved processor itself.
     """
     _require_safetensors(model_dir)
-    model = CLIPVisionModelWithProjection.from_pretrained(
-        model_dir, torch_dtype=dtype, use_safetensors=True
-    )
+    # The processor's settings are checked before the weights are read: a bad limit fails fast.
     processor = CLIPImageProcessor.from_pretrained(model_dir)
-    edge = int(processor.size.get("shortest_edge", 0))
+    edge = int(processor.size.get("shortest_edge", 0))  # 0: a fixed height x width resize
     if edge * edge > MAX_IMAGE_PIXELS:
         raise ValueError(
             f"MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS}) is below the model's resized image "
@@ -186,11 +184,14 @@ def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) 
     else:
 
         def pixels(images: list[Image.Image]) -> torch.Tensor:
-            if "shortest_edge" in processor.size:
-                check_resized_size(images, int(processor.size["shortest_edge"]))
+            if edge:
+                check_resized_size(images, edge)
             values: torch.Tensor = processor(images=images, return_tensors="pt")["pixel_values"]
             return values
 
+    model = CLIPVisionModelWithProjection.from_pretrained(
+        model_dir, torch_dtype=dtype, use_safetensors=True
+    )
     return model.to(device).eval(), pixels
 
 
