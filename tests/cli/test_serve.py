@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -48,6 +49,17 @@ def test_missing_model_dir_is_exit_2(tmp_path, capsys) -> None:
     args.model_dir = tmp_path / "weights.bin"
     assert args.func(args) == 2
     assert "weights.bin is neither a directory nor a tar archive" in capsys.readouterr().err
+
+
+def test_an_unsafe_archive_is_exit_2_naming_the_member(tmp_path, capsys) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("model.safetensors")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    args = parser().parse_args(["serve", "--model_type", "text", "--model_dir", str(archive)])
+    assert args.func(args) == 2
+    assert "not a usable model.tar.gz: model.safetensors is a link" in capsys.readouterr().err
 
 
 def test_importing_the_command_does_not_import_torch() -> None:

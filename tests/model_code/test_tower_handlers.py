@@ -183,6 +183,13 @@ BAD_REQUESTS = [
         None,
         "image 0 (1 x 200) would be resized to 204800 pixels, more than MAX_IMAGE_PIXELS",
     ),
+    (  # over Pillow's own decompression-bomb limit (2 x 89478485 pixels): Pillow refuses it
+        "vision",
+        png_header_only(20_000, 10_000),
+        "image/png",
+        None,
+        "the request body is too large to decode",
+    ),
     (  # refused from the header alone: nothing is decoded
         "vision",
         png_header_only(50_000, 1_000),

@@ -223,3 +223,14 @@ def test_an_archive_with_links_is_refused(tmp_path, kind) -> None:
     with pytest.raises(ValueError, match=r"weights\.safetensors is a link"):
         local_server.unpack_artifact(archive, workdir)
     assert not list((workdir / "artifact").iterdir())
+
+
+def test_an_archive_with_a_device_file_is_refused(tmp_path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        fifo = tarfile.TarInfo("pipe")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+    (tmp_path / "work").mkdir()
+    with pytest.raises(ValueError, match="pipe is not a regular file or folder"):
+        local_server.unpack_artifact(archive, tmp_path / "work")
