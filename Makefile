@@ -11,7 +11,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: synth test lint typecheck pytest bench bench-synth bench-repack bench-inference clean
+.PHONY: synth test lint typecheck pytest readers bench bench-synth bench-repack bench-inference clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,16 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(DEV_STAMP) $(NODE_STAMP)
+## The five tar readers the repack tests check against (tests/tar_readers): Debian packages.
+READER_PACKAGES := libarchive-tools golang-go p7zip-full
+readers:
+	@if ! command -v bsdtar >/dev/null || ! command -v go >/dev/null || ! command -v 7z >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(READER_PACKAGES) >/dev/null; \
+	fi
+
+pytest: $(DEV_STAMP) $(NODE_STAMP) readers
 	$(PY) -m pytest
 
 ## The gate: lint, types, tests.
