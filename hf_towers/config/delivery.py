@@ -10,7 +10,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,14 +17,17 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 from pydantic import model_validator as _model_validator
+
+from hf_towers.config.regions import check_region
+from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 if TYPE_CHECKING:
     from hf_towers.config.models import EnvironmentConfig
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
-REGION_PATTERN = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d$"
 WEB_ACL_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]{36}$"
 )
@@ -179,7 +181,7 @@ class PipelineConfig(_Strict):
 
     project: Annotated[str, StringConstraints(pattern=NAME_PATTERN)] = "hf-towers"
     tooling_account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-    tooling_region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+    tooling_region: str = Field(description="Region of the pipeline, e.g. us-east-1.")
     repository: Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
     branch: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "main"
     connection_arn: Annotated[str, StringConstraints(pattern=CONNECTION_ARN_PATTERN)]
@@ -187,6 +189,11 @@ class PipelineConfig(_Strict):
         min_length=1, description="Environment config files, deployed in this order."
     )
     smoke_test: bool = True
+
+    @field_validator("tooling_region")
+    @classmethod
+    def _real_region(cls, value: str) -> str:
+        return check_region(value, "codepipeline", "CodePipeline")
 
     @_model_validator(mode="after")
     def _unique(self) -> Self:
@@ -197,7 +204,6 @@ class PipelineConfig(_Strict):
 
 PIPELINE_HINTS: Mapping[str, str] = {
     "tooling_account": "must be the 12-digit tooling account id in quotes, e.g. '111111111111'",
-    "tooling_region": "must be an AWS region code such as us-east-1",
     "repository": "must be owner/name of the repository, e.g. my-org/hf-towers",
     "connection_arn": "must be a CodeStar/CodeConnections connection ARN, e.g. "
     "arn:aws:codeconnections:us-east-1:111111111111:connection/<uuid>",
@@ -253,13 +259,9 @@ def parse_pipeline_config(data: Any, source: str) -> PipelineConfig:
 def load_pipeline_config(path: Path) -> PipelineConfig:
     """Read and validate ``config/pipeline.yaml``."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineConfigError(
-            f"{path}: no such pipeline config: pass an existing file, e.g. config/pipeline.yaml"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise PipelineConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml(path, what="pipeline config", example="config/pipeline.yaml")
+    except YamlFileError as exc:
+        raise PipelineConfigError(str(exc)) from None
     return parse_pipeline_config(data, str(path))
 
 

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 # The fix to suggest, by the last key of the failing path.
 HINTS: Mapping[str, str] = {
@@ -101,13 +101,7 @@ def parse_config(data: Any, source: str) -> EnvironmentConfig:
 def load_config(path: Path) -> EnvironmentConfig:
     """Read ``path`` (YAML) and validate it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such config file: pass an existing file, e.g. config/default.yaml"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml(path, what="config file", example="config/default.yaml")
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(data, str(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -33,9 +34,10 @@ from hf_towers.config.operations import (
     Serverless,
     check_operations,
 )
+from hf_towers.config.regions import check_region
 
-# Every public commercial, GovCloud and China region as of 2026; "us-east-1", "eu-west-3", ...
-REGION_PATTERN = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d$"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 ECR_URI_PATTERN = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
@@ -44,6 +46,7 @@ ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
 S3Uri = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)]
 
 
@@ -168,6 +171,18 @@ class Tower(_Strict):
             raise ValueError(
                 "compressed_model_data: false needs the repack of a vision/text tower; remove it for kind 'task'"
             )
+        if self.model_uri is not None and self.model_uri.endswith("/"):
+            if self.kind is TowerKind.TASK:
+                raise ValueError(
+                    f"model_uri {self.model_uri!r} is a prefix, but kind 'task' deploys one "
+                    "model.tar.gz as it is: point model_uri at the .tar.gz object"
+                )
+            if self.compressed_model_data:
+                raise ValueError(
+                    f"model_uri {self.model_uri!r} is a prefix (ends with '/'): set "
+                    "compressed_model_data: false to serve it uncompressed, or point model_uri at "
+                    "a model.tar.gz object"
+                )
         if self.kind is TowerKind.TASK:
             if not self.hf_task:
                 raise ValueError(
@@ -179,6 +194,35 @@ class Tower(_Strict):
                 )
         elif self.hf_task is not None:
             raise ValueError(f"hf_task is only for kind 'task', not {self.kind.value!r}: remove it")
+        return self
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> Self:
+        if self.model_path is not None:
+            path = PROJECT_ROOT / self.model_path
+            if not path.exists():
+                raise ValueError(
+                    f"model_path {self.model_path!r} does not exist (paths are relative to "
+                    f"{PROJECT_ROOT}): point it at a model.tar.gz or a model folder"
+                )
+            if path.is_file() and not path.name.endswith((".tar.gz", ".tgz")):
+                raise ValueError(
+                    f"model_path {self.model_path!r} is a file but not a .tar.gz: give the "
+                    "model.tar.gz or the model folder"
+                )
+        code_dir = self.effective_code_dir
+        if code_dir is not None:
+            folder = PROJECT_ROOT / code_dir
+            if not folder.is_dir():
+                raise ValueError(
+                    f"code_dir {code_dir!r} is not a folder (paths are relative to "
+                    f"{PROJECT_ROOT}): point it at the folder holding {self.entry_module}"
+                )
+            if not (folder / self.entry_module).is_file():
+                raise ValueError(
+                    f"code_dir {code_dir!r} has no {self.entry_module} (entry_module): add it, "
+                    "or set entry_module to the file the toolkit should load"
+                )
         return self
 
     @model_validator(mode="after")
@@ -210,7 +254,7 @@ class EnvironmentConfig(_Strict):
         default=None,
         description="12-digit AWS account; null synthesizes account-agnostic templates.",
     )
-    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+    region: str = Field(description="AWS region where SageMaker runs, e.g. us-east-1.")
     protected: bool = Field(
         default=False, description="Production-like: needs removal_policy retain."
     )
@@ -254,6 +298,11 @@ class EnvironmentConfig(_Strict):
     api: ApiConfig = Field(
         default_factory=ApiConfig, description="Optional REST API (README, 'API')."
     )
+
+    @field_validator("region")
+    @classmethod
+    def _real_region(cls, value: str) -> str:
+        return check_region(value, "sagemaker", "SageMaker")
 
     @field_validator("api")
     @classmethod

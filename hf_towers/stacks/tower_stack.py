@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
@@ -11,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from hf_towers.config.models import Tower, TowerKind
+from hf_towers.config.models import PROJECT_ROOT, Tower, TowerKind
 from hf_towers.config.operations import InferenceMode, scaling_bounds
 from hf_towers.constructs.alarm_topic import AlarmTopic
 from hf_towers.constructs.artifact_store import ArtifactStore
@@ -30,9 +29,6 @@ from hf_towers.constructs.tower_endpoint import TowerEndpoint
 from hf_towers.constructs.tower_model import TowerModel
 from hf_towers.images import resolve_image
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
-
-# Relative paths in config (code_dir, model_path) are relative to the project root.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 R = logs.RetentionDays
 # CloudWatch Logs' allowed retention values (config validates days against the same set).

@@ -164,7 +164,14 @@ def _pipeline(**changes: Any) -> dict[str, Any]:
             {"tooling_account": 12345},
             "tooling_account = 12345: must be the 12-digit tooling account id",
         ),
-        ({"tooling_region": "moon-1"}, "tooling_region = 'moon-1': must be an AWS region code"),
+        (
+            {"tooling_region": "moon-1"},
+            "tooling_region = 'moon-1': not an AWS region where CodePipeline runs",
+        ),
+        (
+            {"tooling_region": "us-east-9"},
+            "tooling_region = 'us-east-9': not an AWS region where CodePipeline runs (botocore's endpoint data): use one of us-east-1, us-east-2",
+        ),
         (
             {"repository": "hf-towers"},
             "repository = 'hf-towers': must be owner/name of the repository",
@@ -204,6 +211,8 @@ def test_missing_pipeline_key_and_file() -> None:
         parse_pipeline_config(data, "test.yaml")
     with pytest.raises(PipelineConfigError, match="no such pipeline config"):
         load_pipeline_config(Path("config/none.yaml"))
+    with pytest.raises(PipelineConfigError, match="config: is a folder, not a pipeline config"):
+        load_pipeline_config(Path("config"))
 
 
 def test_pipeline_environments_need_accounts_one_project_and_distinct_names(tmp_path: Path) -> None:
@@ -232,4 +241,4 @@ def test_pipeline_environments_need_accounts_one_project_and_distinct_names(tmp_
         "c.yaml: environment = 'dev': another file of the pipeline has the same environment name"
         in message
     )
-    assert "region = 'mars': must be an AWS region code" in message
+    assert "region = 'mars': not an AWS region where SageMaker runs" in message
