@@ -65,7 +65,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             tower_name=name,
             tower=tower,
             endpoint_name=config.endpoint_name(name),
-            store=artifacts.store,
+            artifacts=artifacts,
             region=config.region,
             removal_policy=policy,
             log_retention_days=config.log_retention_days,
@@ -78,7 +78,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         stack_name=f"{prefix}-access",
         environment=config.environment,
         artifacts=artifacts,
-        towers=list(towers.values()),
+        towers=[stack.tower for stack in towers.values()],
         endpoint_names=[
             config.endpoint_name(name) for name, t in config.towers.items() if t.deploy_endpoint
         ],

@@ -240,7 +240,7 @@ def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
     _, deployed = build(default_data())
     stack = deployed.towers["vision"]
     consumer = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())
-    stack.grant_invoke(consumer)
+    stack.tower.grant_invoke(consumer)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
     (policy,) = [p for k, p in policies.items() if k.startswith("ConsumerDefaultPolicy")]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
