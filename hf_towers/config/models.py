@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -21,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from hf_towers.config.delivery import ApiConfig, check_api_towers
+from hf_towers.config.api import ApiConfig, check_api_towers
+from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, S3_URI_PATTERN, Strict
 from hf_towers.config.operations import (
     AsyncInference,
     Autoscaling,
@@ -33,13 +32,12 @@ from hf_towers.config.operations import (
     Rollout,
     Serverless,
     check_operations,
+    scaling_bounds,
 )
 from hf_towers.config.regions import check_region
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
-NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 ECR_URI_PATTERN = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
 # SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens, not starting with a hyphen.
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -48,12 +46,6 @@ ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 S3Uri = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors; models are immutable once validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class RemovalPolicy(StrEnum):
@@ -72,7 +64,7 @@ class TowerKind(StrEnum):
     TASK = "task"
 
 
-class Tower(_Strict):
+class Tower(Strict):
     """One SageMaker Model (+ EndpointConfig + Endpoint unless ``deploy_endpoint`` is false)."""
 
     kind: TowerKind
@@ -231,6 +223,17 @@ class Tower(_Strict):
         return self
 
     @property
+    def invokable(self) -> bool:
+        """``InvokeEndpoint`` can call it: it has an endpoint and is not asynchronous (async
+        endpoints take ``InvokeEndpointAsync`` with an S3 input location instead)."""
+        return self.deploy_endpoint and self.inference_mode is not InferenceMode.ASYNC
+
+    @property
+    def scaling_bounds(self) -> tuple[int, int]:
+        """(min, max) instance count of the variant (see ``operations.scaling_bounds``)."""
+        return scaling_bounds(self)
+
+    @property
     def effective_code_dir(self) -> str | None:
         """The code folder to package, or None for task models."""
         if self.kind is TowerKind.TASK:
@@ -238,19 +241,19 @@ class Tower(_Strict):
         return self.code_dir or f"model_code/{self.kind.value}"
 
 
-class Artifacts(_Strict):
+class Artifacts(Strict):
     """The artifact bucket of the environment."""
 
     noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
 
 
-class EnvironmentConfig(_Strict):
+class EnvironmentConfig(Strict):
     """One deployment environment: where it goes and which towers it serves."""
 
     project: Name = "hf-towers"
     environment: Name = Field(description="dev, staging, prod, ...")
-    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = Field(
+    account: Annotated[str, StringConstraints(pattern=ACCOUNT_PATTERN)] | None = Field(
         default=None,
         description="12-digit AWS account; null synthesizes account-agnostic templates.",
     )
@@ -324,7 +327,48 @@ class EnvironmentConfig(_Strict):
             )
         return self
 
+    @property
+    def prefix(self) -> str:
+        """``<project>-<environment>``: the start of every stack and generated name."""
+        return f"{self.project}-{self.environment}"
+
+    @property
+    def artifacts_stack_name(self) -> str:
+        return f"{self.prefix}-artifacts"
+
+    def tower_stack_name(self, tower: str) -> str:
+        return f"{self.prefix}-tower-{tower}"
+
+    @property
+    def access_stack_name(self) -> str:
+        return f"{self.prefix}-access"
+
+    @property
+    def api_stack_name(self) -> str:
+        return f"{self.prefix}-api"
+
+    @property
+    def smoke_stack_name(self) -> str:
+        return f"{self.prefix}-smoke"
+
     def endpoint_name(self, tower: str) -> str:
         """The tower's endpoint name: configured, or ``<project>-<environment>-<tower>``."""
         configured = self.towers[tower].endpoint_name
-        return configured or f"{self.project}-{self.environment}-{tower}"[:63]
+        return configured or f"{self.prefix}-{tower}"[:63]
+
+    @property
+    def endpoint_names(self) -> list[str]:
+        """Endpoint names of the towers that deploy one, in config order."""
+        return [self.endpoint_name(n) for n, t in self.towers.items() if t.deploy_endpoint]
+
+    @property
+    def invokable_towers(self) -> list[str]:
+        """Towers ``InvokeEndpoint`` can call, in config order."""
+        return [n for n, t in self.towers.items() if t.invokable]
+
+    @property
+    def api_towers(self) -> list[str]:
+        """The towers the API exposes, in config order (``api.towers`` or every invokable one)."""
+        if self.api.towers is None:
+            return self.invokable_towers
+        return [n for n in self.invokable_towers if n in self.api.towers]

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from hf_towers.config.models import PROJECT_ROOT, TowerKind
 from hf_towers.config.models import Tower as TowerSettings
-from hf_towers.config.operations import InferenceMode, scaling_bounds
+from hf_towers.config.operations import InferenceMode
 from hf_towers.constructs.alarm_topic import AlarmTopic
 from hf_towers.constructs.async_inference import AsyncOutput
 from hf_towers.constructs.autoscaling import VariantAutoscaling
@@ -195,7 +195,7 @@ class Tower(Construct):
         """Autoscaling, drift monitoring and the dashboard of the endpoint."""
         assert self.endpoint is not None
         if tower.inference_mode is not InferenceMode.SERVERLESS and tower.autoscaling.enabled:
-            low, high = scaling_bounds(tower)
+            low, high = tower.scaling_bounds
             self.autoscaling = VariantAutoscaling(
                 self,
                 "Autoscaling",

@@ -24,7 +24,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
-from hf_towers.config.delivery import ApiAuth, ApiConfig
+from hf_towers.config.api import ApiAuth, ApiConfig
 from hf_towers.constructs.log_encryption import allow_log_groups
 
 # One JSON line per request; no bodies, no headers beyond the caller's identity.

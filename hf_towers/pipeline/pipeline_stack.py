@@ -16,8 +16,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
-from hf_towers.config.delivery import PipelineConfig
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.pipeline import PipelineConfig
 from hf_towers.constructs.buckets import access_log_bucket, encrypted_bucket
 from hf_towers.pipeline.nag import acknowledge_framework_policies, default_policies
 from hf_towers.pipeline.smoke import endpoint_outputs, smoke_commands, smoke_role_name, smoke_towers

@@ -264,3 +264,22 @@ def test_a_duplicate_key_deep_in_a_tower_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"key 'instance_type' appears twice .*lines 7 and 8"):
         load_config(path)
+
+
+def test_derived_names_and_tower_sets_are_properties_of_the_config() -> None:
+    data = default_data()
+    data["towers"]["text"]["inference_mode"] = "async"
+    data["towers"]["text"]["async_inference"] = {"output_prefix": "async/text/output"}
+    data["towers"]["qa"]["deploy_endpoint"] = False
+    config = parse_config(data, "test")
+    assert config.prefix == "hf-towers-dev"
+    assert (config.artifacts_stack_name, config.access_stack_name, config.api_stack_name) == (
+        "hf-towers-dev-artifacts",
+        "hf-towers-dev-access",
+        "hf-towers-dev-api",
+    )
+    assert config.tower_stack_name("vision") == "hf-towers-dev-tower-vision"
+    assert config.endpoint_names == ["hf-towers-dev-vision", "hf-towers-dev-text"]
+    # async endpoints take InvokeEndpointAsync; a tower without an endpoint takes nothing
+    assert config.invokable_towers == ["vision"]
+    assert config.towers["vision"].scaling_bounds == (1, 2)  # default autoscaling: 1 to 2
