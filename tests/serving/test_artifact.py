@@ -15,6 +15,7 @@ import pytest
 
 from hf_towers.constructs.repack.handler import validate as validate_module
 from hf_towers.serving import artifact
+from tests.constructs.repack.archives import code_zip
 
 MIB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +176,20 @@ def test_loading_the_rules_imports_neither_the_cdk_nor_torch() -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_fast_path_repacked_artifact_is_extracted_whole(tmp_path: Path) -> None:
+    """The repack's own output (padding members, code member, source) reads back exactly."""
+    from hf_towers.constructs.repack.handler import codepack
+
+    bundle = codepack.load_zip(
+        code_zip({"inference.py": b"def model_fn(d):\n    return d\n"}),
+        entry_module="inference.py",
+    )
+    source = tar_gz(tmp_path / "source.tar.gz", [entry("config.json", b"{}")]).read_bytes()
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(codepack.first_part(bundle, min_size=5 * MIB) + source)
+    target = artifact.unpack_artifact(archive, tmp_path)
+    got = sorted(p.relative_to(target).as_posix() for p in target.rglob("*"))
+    assert got == ["code", "code/inference.py", "config.json"]
+    assert (target / "code" / "inference.py").read_bytes() == b"def model_fn(d):\n    return d\n"
