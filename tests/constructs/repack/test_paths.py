@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
-import tarfile
 from typing import Any
 
-from hf_towers.constructs.repack.handler import codepack, compressed, prefix
-from hf_towers.constructs.repack.handler.gzstream import Inflater
+from hf_towers.constructs.repack.handler import compressed, prefix
 from hf_towers.constructs.repack.handler.index import build_job
 from hf_towers.constructs.repack.handler.job import load_state
 from hf_towers.constructs.repack.handler.props import MIN_PART_SIZE
@@ -102,26 +99,6 @@ def test_fast_path_resumes_after_running_out_of_time(world: World) -> None:
     assert compressed.run(client(), job, forever)
     assert check_archive(world.get(job.out_key)) == expected_tree(with_code(files))
     assert world.open_uploads() == [] and load_state(client(), job) is None
-
-
-def test_padding_header_is_invisible_and_first_part_is_big_enough() -> None:
-    bundle = codepack.load_zip(code_zip(), entry_module="inference.py")
-    first = codepack.first_part(bundle, min_size=MIN_PART_SIZE)
-    assert len(first) >= MIN_PART_SIZE
-    body = first + tar_gz({"a.txt": b"a"})
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-        members = tar.getmembers()
-    assert [m.name for m in members] == [
-        "code",
-        "code/inference.py",
-        "code/requirements.txt",
-        "a.txt",
-    ]
-    assert members[0].pax_headers.keys() == {"comment"}
-    assert check_archive(body) == expected_tree(
-        {"a.txt": b"a", "code/inference.py": INFERENCE, "code/requirements.txt": REQUIREMENTS}
-    )
-    assert sum(1 for _ in Inflater([body], max_ratio=1000).__iter__()) > 0
 
 
 def test_stream_path_replaces_old_code(world: World) -> None:
