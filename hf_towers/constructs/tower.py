@@ -32,7 +32,7 @@ from hf_towers.constructs.model_monitor import DataQualityMonitor
 from hf_towers.constructs.repack import RepackedModelData
 from hf_towers.constructs.rollout import deployment_config
 from hf_towers.constructs.s3_location import S3Prefix
-from hf_towers.constructs.tower_endpoint import TowerEndpoint
+from hf_towers.constructs.tower_endpoint import EndpointRef, TowerEndpoint
 from hf_towers.constructs.tower_model import TowerModel
 from hf_towers.images import ImageRef
 
@@ -148,13 +148,14 @@ class Tower(Construct):
         self.autoscaling: VariantAutoscaling | None = None
         self.monitor: DataQualityMonitor | None = None
         self.dashboard: EndpointDashboard | None = None
+        endpoint = EndpointRef(endpoint_name)
         if tower.deploy_endpoint:
             if tower.monitoring.alarms:
                 self.alarm_topic = AlarmTopic(self, "AlarmTopic", removal_policy=removal_policy)
                 self.alarms = EndpointAlarms(
                     self,
                     "Alarms",
-                    endpoint_name=endpoint_name,
+                    endpoint=endpoint,
                     settings=tower.monitoring,
                     topic=self.alarm_topic.topic,
                 )
@@ -165,7 +166,7 @@ class Tower(Construct):
                 self,
                 "Endpoint",
                 model_name=self.model.model_name,
-                endpoint_name=endpoint_name,
+                endpoint=endpoint,
                 instance_type=tower.instance_type,
                 initial_instance_count=tower.initial_instance_count,
                 key=store.key,
@@ -182,13 +183,13 @@ class Tower(Construct):
             )
             if self.log_group is not None:
                 self.endpoint.node.add_dependency(self.log_group)
-            self._add_operations(tower_name, tower, endpoint_name, store, region)
+            self._add_operations(tower_name, tower, endpoint, store, region)
 
     def _add_operations(
         self,
         tower_name: str,
         tower: TowerSettings,
-        endpoint_name: str,
+        endpoint: EndpointRef,
         store: ArtifactsRef,
         region: str,
     ) -> None:
@@ -199,7 +200,7 @@ class Tower(Construct):
             self.autoscaling = VariantAutoscaling(
                 self,
                 "Autoscaling",
-                endpoint_name=endpoint_name,
+                endpoint=endpoint,
                 settings=tower.autoscaling,
                 min_capacity=low,
                 max_capacity=high,
@@ -212,7 +213,7 @@ class Tower(Construct):
                 self,
                 "DataQualityMonitor",
                 settings=tower.model_monitor,
-                endpoint_name=endpoint_name,
+                endpoint_name=endpoint.name,
                 captures=self.captures,
                 reports=self._artifact_prefix(store, f"model-monitor/{tower_name}"),
                 key=store.key,
@@ -224,7 +225,7 @@ class Tower(Construct):
             self.dashboard = EndpointDashboard(
                 self,
                 "Dashboard",
-                endpoint_name=endpoint_name,
+                endpoint=endpoint,
                 mode=tower.inference_mode,
                 instance_type=tower.instance_type,
                 alarms=self.alarms.alarms if self.alarms else [],

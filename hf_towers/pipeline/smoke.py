@@ -18,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.config.models import EnvironmentConfig, Tower, TowerKind
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 PROFILE = "smoke"
 # A 1x1 PNG: enough for the vision tower's processor to resize and embed.
@@ -118,12 +119,7 @@ class SmokeTestStack(Stack):
                 iam.PolicyStatement(
                     sid="InvokeEndpoints",
                     actions=["sagemaker:InvokeEndpoint"],
-                    resources=[
-                        self.format_arn(
-                            service="sagemaker", resource="endpoint", resource_name=n.lower()
-                        )
-                        for n in endpoints
-                    ],
+                    resources=[EndpointRef(n).arn(self) for n in endpoints],
                 )
             ],
         )
