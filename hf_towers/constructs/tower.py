@@ -267,7 +267,7 @@ class Tower(Construct):
         with their code directory as ``code/`` into the artifact bucket under ``<tower>/``."""
         code_dir = tower.effective_code_dir
         if code_dir is None:
-            return ExistingModelData(str(tower.model_uri))
+            return ExistingModelData(str(tower.model_uri), partition=Stack.of(self).partition)
         # Imported through the named export, so cdk-nag prints the bucket ARN stably.
         bucket = s3.Bucket.from_bucket_arn(self, "ArtifactBucket", store.bucket_arn)
         return RepackedModelData(
