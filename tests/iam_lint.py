@@ -398,8 +398,9 @@ def _as_list(value: Any) -> list[Any]:
 
 IDENTITY, TRUST, RESOURCE = "identity", "trust", "resource"
 
-# Resource policies: (resource type, property holding the document). Lambda permissions are not
-# documents (AWS::Lambda::Permission is one statement's worth of properties).
+# Resource policies: (resource type, property holding the document). Lambda permissions and
+# EventBridge bus policies are single statements, not documents: a template holding one shows up
+# in ``policy_documents``' uncollected list (a ``Statement`` key) and fails the run.
 RESOURCE_POLICIES: dict[str, str] = {
     "AWS::S3::BucketPolicy": "PolicyDocument",
     "AWS::KMS::Key": "KeyPolicy",
@@ -409,7 +410,6 @@ RESOURCE_POLICIES: dict[str, str] = {
     "AWS::ECR::Repository": "RepositoryPolicyText",
     "AWS::ApiGateway::RestApi": "Policy",
     "AWS::SecretsManager::ResourcePolicy": "ResourcePolicy",
-    "AWS::Events::EventBusPolicy": "Statement",
 }
 IDENTITY_POLICY_TYPES = ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")
 PRINCIPAL_TYPES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group")
