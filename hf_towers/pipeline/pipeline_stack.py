@@ -145,7 +145,33 @@ class PipelineStack(Stack):
             self.pipeline.add_stage(stage, pre=pre, post=post)
             self.stages.append(stage)
         self.pipeline.build_pipeline()
+        self._grant_connection(config.connection_arn)
         self._acknowledge()
+
+    def _grant_connection(self, connection_arn: str) -> None:
+        """Let the source action use a connection whose ARN has the ``codeconnections`` prefix.
+
+        CDK grants ``codestar-connections:UseConnection`` only. Since the rename the console
+        creates ``arn:aws:codeconnections:...`` connections, and "when specifying a resource in
+        the IAM policy, the service prefix needs to match that of the resource"
+        (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html): without this the
+        source stage fails with insufficient permissions.
+        """
+        if connection_arn.split(":")[2:3] != ["codeconnections"]:
+            return
+        # CDK Pipelines binds the source action in stage "Source" with its own action role.
+        source = self.code_pipeline.node.try_find_child("Source")
+        roles = [n for n in source.node.find_all() if isinstance(n, iam.Role)] if source else []
+        if not roles:
+            raise RuntimeError(
+                "the pipeline's Source stage has no action role to grant the connection to"
+            )
+        for role in roles:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["codeconnections:UseConnection"], resources=[connection_arn]
+                )
+            )
 
     def _acknowledge(self) -> None:
         """What CDK Pipelines generates; our own buckets' two documented exceptions."""

@@ -23,6 +23,7 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
         "PassTowerRolesToSageMaker",
         "CreateTaggedModelsAndConfigs",
         "ManageModelsAndConfigsOfThisEnvironment",
+        "CreateAndUpdateEndpointsOfThisEnvironment",
         "ManageEndpointsOfThisEnvironment",
         "LetSageMakerGrantItselfTheArtifactKey",
     }
@@ -51,13 +52,21 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
     manage = statements["ManageModelsAndConfigsOfThisEnvironment"]
     assert manage["Condition"] == {"StringEquals": {"aws:ResourceTag/hf-towers:environment": "dev"}}
 
-    endpoints = statements["ManageEndpointsOfThisEnvironment"]["Resource"]
-    names = sorted(r["Fn::Join"][1][-1] for r in endpoints)
-    assert names == [
+    endpoint_names = [
         ":endpoint/hf-towers-dev-qa",
         ":endpoint/hf-towers-dev-text",
         ":endpoint/hf-towers-dev-vision",
     ]
+    manage_endpoints = statements["ManageEndpointsOfThisEnvironment"]
+    assert sorted(r["Fn::Join"][1][-1] for r in manage_endpoints["Resource"]) == endpoint_names
+    assert "sagemaker:CreateEndpoint" not in manage_endpoints["Action"]
+    # CreateEndpoint/UpdateEndpoint authorize the endpoint and the endpoint config it gets: both
+    # resource types (Service Authorization Reference), or every deploy is AccessDenied.
+    create_update = statements["CreateAndUpdateEndpointsOfThisEnvironment"]
+    assert create_update["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
+    assert sorted(r["Fn::Join"][1][-1] for r in create_update["Resource"]) == sorted(
+        [*endpoint_names, ":endpoint-config/*"]
+    )
     every_action = [
         a
         for s in statements.values()
