@@ -19,7 +19,7 @@ import yaml
 from aws_cdk import App, Environment, cx_api
 
 from hf_towers.config import load_config
-from hf_towers.config.delivery import load_pipeline_config, load_pipeline_environments
+from hf_towers.config.pipeline import load_pipeline_config, load_pipeline_environments
 from hf_towers.environment import add_environment
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.pipeline.pipeline_stack import PipelineStack
