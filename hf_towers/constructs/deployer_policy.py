@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 ENVIRONMENT_TAG = "hf-towers:environment"
 
@@ -85,7 +86,7 @@ class DeployerPolicy(Construct):
             ),
         ]
         if endpoint_names:  # model-only environments have no endpoint to manage
-            endpoints = [arn("endpoint", name) for name in endpoint_names]
+            endpoints = [EndpointRef(name).arn(self) for name in endpoint_names]
             # CreateEndpoint and UpdateEndpoint authorize two resources: the endpoint and the
             # endpoint config it is given (both required resource types in the Service
             # Authorization Reference,

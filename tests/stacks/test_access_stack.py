@@ -95,3 +95,23 @@ def test_every_sagemaker_resource_carries_the_environment_tag(
                 tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
                 assert tags["hf-towers:environment"] == "dev", (name, logical_id)
                 assert tags["owner"] == "ml-platform"
+
+
+def test_mixed_case_endpoint_names_are_lower_case_in_every_policy() -> None:
+    """SageMaker writes endpoint names in ARNs in lower case: ``endpoint/MyTextEndpoint`` in the
+    deployer policy (while the API policy had ``endpoint/mytextendpoint``) matched nothing."""
+    import json
+    import re
+
+    from tests.synth_helpers import templates
+
+    data = default_data()
+    data["towers"]["text"]["endpoint_name"] = "MyTextEndpoint"
+    data["api"] = {"enabled": True}
+    found: list[str] = []
+    for template in templates(data).values():
+        for resource in template["Resources"].values():
+            if resource["Type"].startswith("AWS::IAM::"):
+                found += re.findall(r"endpoint/([A-Za-z0-9-]+)", json.dumps(resource))
+    assert "mytextendpoint" in found
+    assert [name for name in found if name != name.lower()] == []
