@@ -22,6 +22,8 @@ REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 POSIX_MAGIC = b"ustar\x0000"
 """Magic and version of a POSIX ustar header (the only kind whose prefix field is read by all)."""
+XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+"""PAX keys of extended attributes (restored by bsdtar only; macOS tar writes them)."""
 TREE_KEYS = ("path", "linkpath", "size")
 """PAX keys that change which path an entry has or how much data it carries."""
 
@@ -303,6 +305,18 @@ def scan(
                 f"{where} has both a GNU long link name and a PAX linkpath ({long_link!r} vs "
                 f"{pax['linkpath']!r}): readers disagree on which applies"
             )
+        if pax and (long_name is not None or long_link is not None):
+            raise StreamError(
+                f"{where} has both GNU (long name or link) and PAX extended headers: readers "
+                "disagree on which applies (bsdtar turns a PAX path with a GNU long link into a "
+                "regular file)"
+            )
+        xattrs = sorted(k for k in pax if k.startswith(XATTR_KEYS))
+        if xattrs and kind not in (*REGULAR, tarfile.DIRTYPE):
+            raise StreamError(
+                f"{where} is not a file or directory but has extended attributes {xattrs}: bsdtar "
+                "fails to set them on it, the other readers ignore them"
+            )
         if any(_sparse(k) for k in pax) or kind == tarfile.GNUTYPE_SPARSE:
             raise StreamError(f"sparse entries are not supported ({name!r} at offset {start})")
         _check_header(block, info, name, pax, overridden=long_name is not None or "path" in pax)
@@ -320,4 +334,7 @@ def scan(
         if kind in REGULAR:
             yield from blocks.stream(_padded(size), f"the data of {name!r}")
         elif size:
-            raise StreamError(f"non-file entry {name!r} carries {size} data bytes")
+            raise StreamError(
+                f"non-file entry {name!r} at offset {start} carries {size} data bytes: readers "
+                "disagree on whether they are data or the next header"
+            )
