@@ -4,6 +4,11 @@
 blocks, extended headers included), then its data as ``bytes`` chunks (padding to 512 included),
 and finally one ``End`` whose data is the end-of-archive marker and trailing zeros. Memory is one
 chunk plus extended headers (bounded by ``max_extended``).
+
+Headers are applied only where every real reader applies them alike (GNU tar, Python ``tarfile``,
+bsdtar, Go's ``archive/tar``, 7-Zip; ``tests/constructs/repack/test_differential.py``): an entry
+whose extended headers they would resolve to different names, links or sizes is refused with a
+``StreamError`` naming the entry, its offset and what the readers do.
 """
 
 from __future__ import annotations
