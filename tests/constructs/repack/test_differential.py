@@ -423,12 +423,8 @@ def test_ambiguous_archive_is_refused(case: str, tmp_path: Path) -> None:
     assert message in view
 
 
-@pytest.mark.parametrize("case", sorted(c for c in ACCEPTED if c != "code-directory"))
-def test_fast_path_output_keeps_the_towers_code(case: str, tmp_path: Path) -> None:
-    """The fast path's output (new ``code/`` entries, then the source) extracts to the tower's code."""
-    data = ACCEPTED[case](tmp_path)
-    view = handler_view(data)
-    assert isinstance(view, dict) and not any(in_code_dir(p) for p in view)
+def fast_path_output(data: bytes, view: Tree) -> tuple[bytes, Tree]:
+    """The fast path's output for a source without ``code/`` and the tree it must extract to."""
     bundle = codepack.load_zip(code_zip(), entry_module="inference.py")
     output = gzip.compress(codepack.tar_entries(bundle), mtime=0) + data
     expected = dict(view)
@@ -436,7 +432,16 @@ def test_fast_path_output_keeps_the_towers_code(case: str, tmp_path: Path) -> No
     for f in bundle.files:
         expected[f"code/{f.path}"] = ("file", hashlib.sha256(f.data).hexdigest())
     assert expected["code/inference.py"] == ("file", hashlib.sha256(INFERENCE).hexdigest())
-    check_readers(case, output, dict(sorted(expected.items())))
+    return output, dict(sorted(expected.items()))
+
+
+@pytest.mark.parametrize("case", sorted(c for c in ACCEPTED if c != "code-directory"))
+def test_fast_path_output_keeps_the_towers_code(case: str, tmp_path: Path) -> None:
+    """The fast path's output (new ``code/`` entries, then the source) extracts to the tower's code."""
+    data = ACCEPTED[case](tmp_path)
+    view = handler_view(data)
+    assert isinstance(view, dict) and not any(in_code_dir(p) for p in view)
+    check_readers(case, *fast_path_output(data, view))
 
 
 # Generated archives: entries of random kinds and formats, with extended headers in random order.
@@ -534,3 +539,5 @@ def test_generated_archive_is_refused_or_extracted_alike(seed: int) -> None:
         assert " at offset " in view, view
         return
     check_readers(f"generated-{seed:03d}", data, view)
+    if not any(in_code_dir(p) for p in view):
+        check_readers(f"generated-{seed:03d} (fast-path output)", *fast_path_output(data, view))
