@@ -152,3 +152,12 @@ def test_pax_records_are_parsed_strictly(payload: bytes, problem: str) -> None:
 def test_pax_records_python_and_gnu_tar_write_are_read() -> None:
     records = pax_records([("path", "a b=c"), ("mtime", "1.5"), ("comment", "")])
     assert parse_pax(records + b"\0" * 7) == {"path": "a b=c", "mtime": "1.5", "comment": ""}
+
+
+def test_extended_headers_over_one_mib_are_refused_as_bsdtar_and_go_refuse_them() -> None:
+    big = ("comment", "x" * (1024 * 1024))
+    assert "is larger than 1048576 bytes: readers disagree (bsdtar and Go" in refusal(
+        pax(big), file("a.bin", A)
+    )
+    fits = ("comment", "x" * (1024 * 1024 - 64))
+    assert [m.name for m in members(pax(fits), file("a.bin", A))] == ["a.bin"]

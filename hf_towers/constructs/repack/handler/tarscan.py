@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from .errors import StreamError
 
 BLOCK = 512
-MAX_EXTENDED = 16 * 1024 * 1024
-"""Largest PAX / GNU long-name payload accepted (this tool's own padding header is ~5 MiB)."""
+MAX_EXTENDED = 1024 * 1024
+"""Largest PAX / GNU long-name payload accepted: libarchive (bsdtar) and Go's ``archive/tar``
+refuse special headers over 1 MiB, so a larger one is an archive readers disagree on."""
 
 REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
@@ -260,7 +261,11 @@ def scan(
             if kind not in EXTENDED:
                 break
             if not 0 <= info.size <= max_extended:
-                raise StreamError(f"extended header too large ({info.size} bytes) at offset {at}")
+                raise StreamError(
+                    f"extended header of {info.size} bytes at offset {at} is larger than "
+                    f"{max_extended} bytes: readers disagree (bsdtar and Go's archive/tar refuse "
+                    "special headers over 1 MiB)"
+                )
             data = blocks.read(_padded(info.size), "an extended header")
             raw.append(data)
             payload = data[: info.size]
