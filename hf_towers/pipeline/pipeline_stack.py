@@ -195,13 +195,6 @@ class PipelineStack(Stack):
                         "HIPAA.Security-CodeBuildProjectSourceRepoUrl",
                         "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
                     )
-        acknowledge(
-            self.access_logs,
-            "S3 server access logs can only be delivered to buckets encrypted with SSE-S3, not SSE-KMS.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        )
         for bucket in (self.access_logs, self.artifact_bucket):
             acknowledge(
                 bucket,
