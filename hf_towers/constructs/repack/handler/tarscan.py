@@ -135,10 +135,14 @@ def _header(block: bytes, offset: int) -> tarfile.TarInfo:
 
 
 def scan(
-    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED
+    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED, offset: int = 0
 ) -> Iterator[Member | bytes | End]:
-    """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``."""
+    """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``.
+
+    ``offset``: where ``chunks`` start in the tar stream (a header boundary), for a resumed scan.
+    """
     blocks = _Blocks(chunks)
+    blocks.offset = offset
     if blocks.at_eof():
         raise StreamError("empty archive (no data)")
     while True:
