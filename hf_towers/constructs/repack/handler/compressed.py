@@ -67,7 +67,9 @@ def _validate(s3: S3Client, job: Job, state: dict[str, Any], seconds_left: Clock
             if isinstance(event, Member) and in_code_dir(normalize(event.name)):
                 return "stream"  # the stream path validates the rest as it goes
             if seconds_left() < MARGIN:
-                save_state(s3, job, {"scan": source.checkpoint().to_json()})
+                checkpoint = source.checkpoint().to_json()
+                source.close()  # stop reading first: the socket would keep filling meanwhile
+                save_state(s3, job, {"scan": checkpoint})
                 return None
     finally:
         source.close()
@@ -274,14 +276,14 @@ def _stream(
     try:
         with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as uploader:
 
-            def drain(limit: int) -> None:
+            def drain(limit: int, *, send: bool = True) -> None:
                 """Collect compressed chunks in order; a part is sent once it is big enough."""
                 nonlocal buffer_record
                 while len(pending) > limit:
                     future, record = pending.popleft()
                     buffer.extend(future.result())
                     buffer_record = record
-                    if len(buffer) >= part_size:
+                    if send and len(buffer) >= part_size:
                         flush()
 
             winding_down = False
@@ -289,11 +291,12 @@ def _stream(
                 if not winding_down and seconds_left() < MARGIN:
                     winding_down = True
                 if winding_down:
-                    # Out of time: read no further than the next part boundary (>= 5 MiB).
-                    drain(0)
-                    if len(buffer) >= MIN_PART_SIZE:
+                    # Out of time: read no further than the next part boundary (>= 5 MiB), and
+                    # stop reading (close the source) before waiting for the last uploads.
+                    drain(0, send=False)
+                    if len(buffer) >= MIN_PART_SIZE or (progressed and not buffer):
+                        output.close()
                         flush()
-                    if progressed and not buffer:  # at least one part per invocation
                         finish_sending()
                         return False
                     size = min(max(MIN_PART_SIZE - len(buffer), MIN_CHUNK), CHUNK)
@@ -304,7 +307,8 @@ def _stream(
                     break
                 chunk, record = item
                 pending.append((pool.submit(compress_chunk, chunk), record))
-                drain(0 if winding_down else workers * 2)
+                if not winding_down:
+                    drain(workers * 2)
             drain(0)
             flush()
             finish_sending(last=True)

@@ -31,10 +31,10 @@ from typing import Any
 from .errors import StreamError
 
 GZIP_MAGIC = b"\x1f\x8b"
-OUT_CHUNK = 1024 * 1024
+OUT_CHUNK = 256 * 1024
 RATIO_SLACK = 16 * 1024 * 1024
 """Decompressed bytes allowed beyond ``max_ratio * compressed`` (small archives of text)."""
-SPAN = 1024 * 1024
+SPAN = 256 * 1024
 """Uncompressed bytes between two access points (a resume re-reads at most about this much)."""
 WINDOW = 32768
 MAX_HEADER = 1024 * 1024

@@ -137,7 +137,9 @@ def _extract_from(
         try:
             for _ in source.events():
                 if seconds_left() < MARGIN:
-                    save_state(s3, job, {"scan": source.checkpoint().to_json()})
+                    checkpoint = source.checkpoint().to_json()
+                    source.close()  # stop reading before the state is written
+                    save_state(s3, job, {"scan": checkpoint})
                     return False
         finally:
             source.close()
@@ -168,6 +170,7 @@ def _extract_from(
                             # Resume at this entry's header (already validated).
                             state["extract"] = source.checkpoint(0).to_json()
                             state["files"], state["links"] = files, links
+                            source.close()
                             save_state(s3, job, state)
                             return False
                         writer = _FileWriter(s3, job, dst, event.size)

@@ -26,7 +26,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped,unused-ignore]
 from .errors import RepackError
 
 LOG = logging.getLogger(__name__)
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024
 S3Client = Any
 
 CONNECT_TIMEOUT = float(os.environ.get("REPACK_S3_CONNECT_TIMEOUT", "10"))
