@@ -106,3 +106,20 @@ def test_header_fields_are_skipped() -> None:
     header += struct.pack("<H", len(extra)) + extra + b"name.tar\0" + b"comment\0"
     gz = header + deflated + struct.pack("<II", zlib.crc32(body), len(body))
     assert b"".join(Inflater(chunks(gz, size=7), max_ratio=1000)) == body
+
+
+def test_without_ctypes_zlib_the_fallback_resumes_at_member_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hf_towers.constructs.repack.handler import gzstream
+
+    monkeypatch.setattr(gzstream, "_Z", None)
+    data = mixed(1024 * KIB)
+    gz = gzip.compress(data[:300_000], mtime=0) + gzip.compress(data[300_000:], mtime=0)
+    out, points = points_of(gz, span=64 * KIB)
+    assert out == data
+    assert [p.out for p in points] == [0, 300_000] and all(p.at_member for p in points)
+    resumed = Inflater(chunks(gz, points[1].read_from), max_ratio=1000, start=points[1])
+    assert b"".join(resumed) == data[300_000:]
+    with pytest.raises(StreamError, match="incorrect data check"):
+        b"".join(Inflater(chunks(_trailer(gz, crc_delta=1)), max_ratio=1000))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import ctypes.util
+import logging
 import struct
 import zlib
 from collections import deque
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import StreamError
+
+LOG = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 OUT_CHUNK = 256 * 1024
@@ -67,7 +70,11 @@ class _ZStream(ctypes.Structure):
 
 
 def _load_zlib() -> Any:
-    """The zlib shared library the ``zlib`` module already loaded (dlopen returns it)."""
+    """The zlib shared library the ``zlib`` module already loaded (dlopen returns it), or None.
+
+    Without it (a Python with zlib linked statically and its symbols hidden), the inflater falls
+    back to ``zlib.decompressobj``, whose access points are only the gzip member starts.
+    """
     candidates: list[str | None] = ["libz.so.1", "libz.dylib", "zlib1.dll"]
     errors = []
     for name in [*candidates, "find_library", getattr(zlib, "__file__", None), None]:
@@ -93,7 +100,8 @@ def _load_zlib() -> Any:
         lib.inflateSetDictionary.argtypes = [sp, vp, ctypes.c_uint]
         lib.inflateGetDictionary.argtypes = [sp, vp, ctypes.POINTER(ctypes.c_uint)]
         return lib
-    raise ImportError("zlib's C library with inflatePrime is not loadable: " + "; ".join(errors))
+    LOG.warning("zlib's C library is not loadable (%s): resuming at member starts only", errors)
+    return None
 
 
 _Z = _load_zlib()
@@ -221,6 +229,9 @@ class Inflater:
             )
 
     def __iter__(self) -> Iterator[bytes]:
+        if _Z is None:
+            yield from self._run_module()
+            return
         strm = _ZStream()
         ret = _Z.inflateInit2_(ctypes.byref(strm), -15, _Z.zlibVersion(), ctypes.sizeof(strm))
         if ret != Z_OK:
@@ -351,3 +362,64 @@ class Inflater:
                 filled = 0
         if filled:
             yield ctypes.string_at(out_addr, filled)
+
+    def _run_module(self) -> Iterator[bytes]:
+        """The fallback without ``ctypes`` zlib: ``zlib.decompressobj``, points at member starts."""
+        start = self._start
+        if not start.at_member:
+            raise RuntimeError("resuming inside a gzip member needs zlib's inflatePrime")
+        received = start.read_from
+        pending = b""
+        dec: Any = None
+        members = start.members
+
+        def more() -> bytes | None:
+            nonlocal received
+            chunk = next(self._chunks, None)
+            if chunk is not None:
+                received += len(chunk)
+                self.compressed = received
+            return chunk
+
+        while True:
+            if not pending:
+                chunk = more()
+                if chunk is None:
+                    break
+                pending = chunk
+            if dec is None:
+                while len(pending) < 2 and (extra := more()) is not None:
+                    pending += extra
+                if pending[:2] != GZIP_MAGIC:
+                    if members == 0:
+                        raise StreamError("not a gzip file (bad magic bytes)")
+                    raise StreamError("trailing data after the last gzip member")
+                if members:
+                    point = Point(
+                        received - len(pending), 0, self.decompressed, b"", 0, 0, members, True
+                    )
+                    self._points.append(point)
+                dec = zlib.decompressobj(wbits=31)
+                members += 1
+                self.members = members
+            data, pending = pending, b""
+            while True:
+                try:
+                    out = dec.decompress(data, self._out_chunk)
+                except zlib.error as exc:
+                    raise StreamError(f"corrupt gzip stream ({exc})") from exc
+                data = dec.unconsumed_tail
+                if out:
+                    self.decompressed += len(out)
+                    self._check_ratio()
+                    yield out
+                if dec.eof:
+                    pending = dec.unused_data + data
+                    dec = None
+                    break
+                if not data and len(out) < self._out_chunk:
+                    break
+        if members == 0:
+            raise StreamError("empty object (not a gzip file)")
+        if dec is not None:
+            raise StreamError("truncated gzip stream (ends inside a member)")

@@ -30,7 +30,7 @@ from .job import (
     load_state,
     save_state,
 )
-from .s3io import Multipart, S3Client, exists, list_objects, sse
+from .s3io import COPY_READ_TIMEOUT, Multipart, S3Client, client, exists, list_objects, sse
 from .source import Source
 from .tarscan import End, Member
 from .validate import in_code_dir, normalize
@@ -102,13 +102,14 @@ def _copy_object(s3: S3Client, job: Job, src_key: str, size: int, etag: str, dst
             for n, (first, last) in enumerate(copy_ranges(size, job.copy_part_size), start=1)
         }
         upload.complete(parts)
-    except BaseException:
-        upload.abort()
-        raise
+    except BaseException as exc:
+        fail_after_cleanup(exc, upload.abort)
 
 
 def _copy_prefix(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Clock) -> bool:
     objects = source_objects(s3, job.source_bucket, job.source_key)
+    # S3 answers a copy once it is done (up to 5 GiB): a longer read timeout than for reads.
+    s3 = client(read_timeout=COPY_READ_TIMEOUT)
     for obj in objects:
         rel = normalize(str(obj["Key"])[len(job.source_key) :])
         dst = job.out_key + rel
@@ -182,10 +183,12 @@ def _extract_from(
         if writer is not None:
             writer.close()
             writer = None
+    except BaseException as exc:
+        if writer is not None:
+            fail_after_cleanup(exc, writer.abort)
+        raise
     finally:
         source.close()
-        if writer is not None:
-            writer.abort()
     for path, target in links:
         if target not in files:
             raise RepackError(

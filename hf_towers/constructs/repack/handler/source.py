@@ -66,6 +66,18 @@ def decode(value: Any) -> Any:
     return value
 
 
+def snapshot(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of plain attribute values, cheap for large sets (taken at every stream chunk)."""
+    return {
+        name: set(value)
+        if isinstance(value, set)
+        else value
+        if isinstance(value, (str, int, float, bool, frozenset, type(None)))
+        else copy.deepcopy(value)
+        for name, value in attributes.items()
+    }
+
+
 def restore_validator(state: dict[str, Any]) -> Validator:
     """A ``Validator`` with the attributes of a snapshot (a fresh one for an empty snapshot)."""
     validator = Validator()
@@ -227,7 +239,7 @@ class Source:
             data_left=data_left,
             checked=checked,
             skip=skip,
-            validator=copy.deepcopy(vars(self.validator)),
+            validator=snapshot(vars(self.validator)),
         )
 
 
