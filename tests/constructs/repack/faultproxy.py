@@ -24,7 +24,8 @@ PIECE = 16 * 1024
 @dataclass
 class Fault:
     kind: str
-    """``reset`` or ``stall``."""
+    """``reset``, ``stall`` (after ``after`` body bytes) or ``slowdown`` (a 503 SlowDown answered
+    by the proxy instead of the server)."""
     after: int
     """Response-body bytes sent before the fault."""
     then: Callable[[], object] | None = None
@@ -118,13 +119,7 @@ class FaultProxy:
                     method, _, rest = head.partition(" ")
                     path = rest.split(" ", 1)[0]
                     if any(m == method and p in path for m, p in self.deny):
-                        body = b"<Error><Code>AccessDenied</Code><Message>denied</Message></Error>"
-                        conn.client.sendall(
-                            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
-                            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                            + body
-                        )
-                        conn.responded = True
+                        _answer(conn, "403 Forbidden", "AccessDenied")
                         continue
                     conn.matched = method == "GET" and self.match in path
                     conn.header_done, conn.header_buf, conn.body_sent = False, b"", 0
@@ -134,6 +129,10 @@ class FaultProxy:
                             self.requests.append(Request(method, path, head))
                             if self.faults:
                                 conn.fault = self.faults.pop(0)
+                    if conn.fault is not None and conn.fault.kind == "slowdown":
+                        conn.matched = False
+                        _answer(conn, "503 Slow Down", "SlowDown")
+                        continue
                 conn.upstream.sendall(data)
         except OSError:
             pass
@@ -199,3 +198,14 @@ class FaultProxy:
 def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def _answer(conn: _Conn, status: str, code: str) -> None:
+    """An S3 error response from the proxy itself; the request is not forwarded."""
+    body = f"<Error><Code>{code}</Code><Message>from the test proxy</Message></Error>".encode()
+    conn.client.sendall(
+        f"HTTP/1.1 {status}\r\nContent-Type: application/xml\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    conn.responded = True

@@ -76,6 +76,15 @@ def test_stall_is_detected_by_the_read_timeout_and_resumed(world: World, proxy: 
     assert "range: bytes=" in proxy.requests[-1].headers.lower()
 
 
+def test_slowdown_answers_to_a_resumed_read_are_retried(world: World, proxy: FaultProxy) -> None:
+    """The read's own client has botocore's retries off; the read retries 503 SlowDown itself."""
+    job, files, _ = fast_job(world)
+    proxy.faults = [Fault("reset", MIB), Fault("slowdown", 0), Fault("slowdown", 0)]
+    assert compressed.run(client(), job, forever)
+    assert check_archive(world.get(job.out_key)) == expected_tree(files | code_files())
+    assert len(proxy.requests) == 4
+
+
 def test_repeated_failures_end_in_a_reason_naming_the_object_and_the_range(
     world: World, proxy: FaultProxy
 ) -> None:

@@ -44,6 +44,8 @@ READ_ATTEMPTS = 4
 BACKOFF = float(os.environ.get("REPACK_S3_BACKOFF", "1"))
 """First retry delay of a streamed read in seconds, doubled on each consecutive failure."""
 
+RETRYABLE = ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "500", "503")
+"""S3 error codes a streamed read retries itself (its client has botocore's retries off)."""
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (
     BotoCoreError,  # ReadTimeoutError, ResponseStreamingError, IncompleteReadError, ...
     http.client.HTTPException,  # IncompleteRead
@@ -132,6 +134,19 @@ class NamedClient:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
         self.meta = raw.meta
+        self._reader: Any = None
+
+    @property
+    def reader(self) -> Any:
+        """A plain client without botocore's own retries, for ``read_chunks`` (which retries
+        from the byte it reached: with botocore's 8 attempts a stall would cost 8 read timeouts
+        per attempt)."""
+        if self._reader is None:
+            config = _config(self.raw.meta.config.read_timeout).merge(
+                Config(retries={"total_max_attempts": 1})
+            )
+            self._reader = boto3.client("s3", config=config)
+        return self._reader
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.raw, name)
@@ -227,7 +242,7 @@ def read_chunks(
     where = uri(bucket, key)
     position = start
     failures = 0
-    raw: Any = getattr(s3, "raw", s3)  # botocore errors are handled here, with the position
+    raw: Any = getattr(s3, "reader", s3)  # errors are retried here, from the position reached
     while True:
         args: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
@@ -246,6 +261,11 @@ def read_chunks(
             return
         except ClientError as exc:
             code = error_code(exc)
+            if code in RETRYABLE and failures + 1 < attempts:
+                failures += 1
+                LOG.warning("%s: %s: %s; retrying", where, operation, describe(exc))
+                time.sleep(BACKOFF * 2 ** (failures - 1))
+                continue
             if code in ("PreconditionFailed", "412"):
                 raise S3Error(
                     where,
