@@ -218,7 +218,7 @@ def _check_header(
 
 
 def scan(
-    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED
+    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED, offset: int = 0
 ) -> Iterator[Member | bytes | End]:
     """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``.
 
@@ -227,8 +227,11 @@ def scan(
     long name together with a PAX path (or a long link with a PAX linkpath), PAX global headers
     that set a path, link or size, PAX sizes that differ from the header's, ustar prefixes outside
     POSIX headers, regular files whose name ends with ``/``.
+
+    ``offset``: where ``chunks`` start in the tar stream (a header boundary), for a resumed scan.
     """
     blocks = _Blocks(chunks)
+    blocks.offset = offset
     if blocks.at_eof():
         raise StreamError("empty archive (no data)")
     while True:
