@@ -40,5 +40,5 @@ DEFAULT_MAX_RATIO = 100.0
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 """Bumped whenever the produced bytes change for the same inputs (part of the content hash)."""
