@@ -10,8 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hf_towers.compliance import acknowledge
-from hf_towers.constructs.s3_location import nag_arn
+from hf_towers.compliance import acknowledge, iam5_resource_ids
 from hf_towers.images import ImageRef
 
 
@@ -26,8 +25,7 @@ class ExecutionRole(Construct):
     async-output prefixes (``write_object_arns``, ``<bucket>/<prefix>/*``), ``s3:GetObject`` on
     the async input prefix, ``kms:Encrypt``/``kms:GenerateDataKey`` on the keys of those objects,
     ``sns:Publish`` on the async notification topics, and the ENI permissions a Model in a VPC
-    needs. ``acknowledge_object_arns`` are those object ARNs as cdk-nag prints them, for the
-    IAM5 acknowledgement of the ``<prefix>/*`` wildcards.
+    needs.
     """
 
     def __init__(
@@ -45,7 +43,6 @@ class ExecutionRole(Construct):
         publish_topic_arns: Sequence[str] = (),
         subnet_ids: Sequence[str] = (),
         security_group_ids: Sequence[str] = (),
-        acknowledge_object_arns: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -126,14 +123,14 @@ class ExecutionRole(Construct):
                 self.policy,
                 "SageMaker creates the endpoint's network interfaces with generated ids, so their ARNs "
                 "end in '*'; creation is bound to the configured subnets and security groups.",
-                f"AwsSolutions-IAM5[Resource::{nag_arn(stack, 'ec2', 'network-interface/*')}]",
+                *iam5_resource_ids(self, _network_interfaces(stack)),
             )
-        if acknowledge_object_arns:
+        if write_object_arns or read_object_arns:
             acknowledge(
                 self.policy,
                 "SageMaker names captured requests and async results itself (date and id in the key), "
                 "so writes are granted on exactly the tower's configured prefixes, '<prefix>/*'.",
-                *(f"AwsSolutions-IAM5[Resource::{arn}]" for arn in acknowledge_object_arns),
+                *iam5_resource_ids(self, *write_object_arns, *read_object_arns),
             )
 
     @property
@@ -209,9 +206,7 @@ def _operations_statements(
                     "ec2:DeleteNetworkInterfacePermission",
                 ],
                 resources=[
-                    stack.format_arn(
-                        service="ec2", resource="network-interface", resource_name="*"
-                    ),
+                    _network_interfaces(stack),
                     *(
                         stack.format_arn(service="ec2", resource="subnet", resource_name=subnet)
                         for subnet in subnet_ids
@@ -226,3 +221,8 @@ def _operations_statements(
             )
         )
     return statements
+
+
+def _network_interfaces(stack: Stack) -> str:
+    """Every network interface of the account and region (SageMaker generates their ids)."""
+    return stack.format_arn(service="ec2", resource="network-interface", resource_name="*")

@@ -18,10 +18,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from hf_towers.compliance import acknowledge
+from hf_towers.compliance import acknowledge, iam5_resource_ids
 from hf_towers.config.operations import ModelMonitor
 from hf_towers.constructs.model_data import split_s3_uri
-from hf_towers.constructs.s3_location import S3Prefix, nag_arn, s3_arn
+from hf_towers.constructs.s3_location import S3Prefix, s3_arn
 from hf_towers.images import repository_arn
 
 # Namespace Model Monitor publishes its drift metrics to.
@@ -95,10 +95,7 @@ class DataQualityMonitor(Construct):
             "Processing jobs name their log streams after the job, in the one ProcessingJobs group. "
             "Resource '*' only for ecr:GetAuthorizationToken and cloudwatch:PutMetricData (no "
             "resource-level permissions; metrics bounded by the data-metrics namespace).",
-            f"AwsSolutions-IAM5[Resource::{captures.nag_objects_arn}]",
-            f"AwsSolutions-IAM5[Resource::{reports.nag_objects_arn}]",
-            f"AwsSolutions-IAM5[Resource::{nag_arn(stack, 'logs', 'log-group:/aws/sagemaker/ProcessingJobs:*')}]",
-            "AwsSolutions-IAM5[Resource::*]",
+            *iam5_resource_ids(self, captures.objects_arn, reports.objects_arn, log_groups, "*"),
         )
         digest = hashlib.sha256(
             json.dumps(

@@ -1,10 +1,10 @@
-"""An S3 prefix that a tower writes to or reads from, and how cdk-nag prints its ARN."""
+"""S3 ARNs (one builder, the stack's partition) and the prefixes a tower writes to or reads from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Fn, Stack, Token
+from aws_cdk import Fn, Stack
 
 
 def s3_arn(partition: str, bucket: str, key: str | None = None) -> str:
@@ -15,14 +15,9 @@ def s3_arn(partition: str, bucket: str, key: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class S3Prefix:
-    """``prefix`` (no slashes at either end) in the bucket ``bucket_arn``.
-
-    ``bucket_label`` is the bucket ARN as cdk-nag prints it in finding ids (the export name of an
-    ``Fn::ImportValue``, pseudo parameters in angle brackets), so acknowledgements are exact.
-    """
+    """``prefix`` (no slashes at either end) in the bucket ``bucket_arn``."""
 
     bucket_arn: str
-    bucket_label: str
     prefix: str
 
     @classmethod
@@ -30,7 +25,6 @@ class S3Prefix:
         """A prefix in an existing bucket named in config (not created here)."""
         return cls(
             bucket_arn=s3_arn(stack.partition, bucket_name),
-            bucket_label=s3_arn(nag_partition(stack), bucket_name),
             prefix=prefix,
         )
 
@@ -43,23 +37,3 @@ class S3Prefix:
     def objects_arn(self) -> str:
         """``<bucket arn>/<prefix>/*``: the objects under the prefix, for IAM."""
         return f"{self.bucket_arn}/{self.prefix}/*"
-
-    @property
-    def nag_objects_arn(self) -> str:
-        """``objects_arn`` as cdk-nag prints it."""
-        return f"{self.bucket_label}/{self.prefix}/*"
-
-
-def _shown(value: str, pseudo: str) -> str:
-    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
-
-
-def nag_partition(stack: Stack) -> str:
-    """The stack's partition as cdk-nag prints it: ``aws`` when known, else ``<AWS::Partition>``."""
-    return _shown(stack.partition, "Partition")
-
-
-def nag_arn(stack: Stack, service: str, resource: str) -> str:
-    """``arn:<partition>:<service>:<region>:<account>:<resource>`` as cdk-nag prints it."""
-    region, account = _shown(stack.region, "Region"), _shown(stack.account, "AccountId")
-    return f"arn:{nag_partition(stack)}:{service}:{region}:{account}:{resource}"

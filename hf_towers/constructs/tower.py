@@ -42,14 +42,11 @@ class ArtifactsRef:
 
     ``import_bucket_arn`` gives the bucket ARN as the tower's stack may reference it (e.g. an
     ``Fn::ImportValue`` of a named export); it is called once, on first use, so a tower that
-    never touches the bucket adds no import. ``bucket_label`` is how cdk-nag prints that ARN.
+    never touches the bucket adds no import.
     """
 
-    def __init__(
-        self, *, key: kms.IKey, bucket_label: str, import_bucket_arn: Callable[[], str]
-    ) -> None:
+    def __init__(self, *, key: kms.IKey, import_bucket_arn: Callable[[], str]) -> None:
         self.key = key
-        self.bucket_label = bucket_label
         self._import_bucket_arn = import_bucket_arn
 
     @cached_property
@@ -58,7 +55,7 @@ class ArtifactsRef:
 
     def prefix(self, prefix: str) -> S3Prefix:
         """``prefix`` in the artifact bucket."""
-        return S3Prefix(bucket_arn=self.bucket_arn, bucket_label=self.bucket_label, prefix=prefix)
+        return S3Prefix(bucket_arn=self.bucket_arn, prefix=prefix)
 
 
 class Tower(Construct):
@@ -125,7 +122,6 @@ class Tower(Construct):
             publish_topic_arns=self.async_output.topic_arns if self.async_output else [],
             subnet_ids=tower.network.subnet_ids,
             security_group_ids=tower.network.security_group_ids,
-            acknowledge_object_arns=[p.nag_objects_arn for p in writes + reads],
         )
         self.model = TowerModel(
             self,
@@ -283,7 +279,6 @@ class Tower(Construct):
             compressed=tower.compressed_model_data,
             max_ratio=tower.max_decompression_ratio,
             removal_policy=removal_policy,
-            bucket_arn_label=store.bucket_label,
         )
 
     @staticmethod

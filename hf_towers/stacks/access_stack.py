@@ -34,7 +34,6 @@ class AccessStack(Stack):
             "DeployerPolicy",
             environment=environment,
             bucket_arn=artifacts.import_bucket_arn(),
-            bucket_arn_label=artifacts.bucket_arn_export_name,
             key_arn=artifacts.store.key.key_arn,
             execution_role_arns=[tower.execution_role.role_arn for tower in towers],
             endpoint_names=endpoint_names,

@@ -70,7 +70,6 @@ class TowerStack(Stack):
             image=resolve_image(tower, region),
             artifacts=ArtifactsRef(
                 key=artifacts.store.key,
-                bucket_label=artifacts.bucket_arn_export_name,
                 import_bucket_arn=artifacts.import_bucket_arn,
             ),
             region=region,

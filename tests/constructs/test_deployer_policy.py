@@ -19,7 +19,6 @@ def _policy(endpoint_names: list[str]) -> dict[str, object]:
         key_arn=KEY_ARN,
         execution_role_arns=[ROLE_ARN],
         endpoint_names=endpoint_names,
-        bucket_arn_label=BUCKET_ARN,
         attach_to_role_names=["ci-deployer"],
     )
     return only(stack, "AWS::IAM::ManagedPolicy")

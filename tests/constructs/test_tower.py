@@ -29,9 +29,7 @@ def _tower(settings: dict[str, Any], calls: list[str] | None = None) -> tuple[To
         settings=TowerSettings.model_validate(settings),
         endpoint_name="team-text",
         image=IMAGE,
-        artifacts=ArtifactsRef(
-            key=key(stack), bucket_label=BUCKET_ARN, import_bucket_arn=import_bucket_arn
-        ),
+        artifacts=ArtifactsRef(key=key(stack), import_bucket_arn=import_bucket_arn),
         region="us-east-1",
         removal_policy=RemovalPolicy.RETAIN,
         log_retention=logs.RetentionDays.ONE_MONTH,

@@ -28,7 +28,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from hf_towers.compliance import acknowledge, iam5_findings
+from hf_towers.compliance import acknowledge, iam5_findings, iam5_resource_ids
 from hf_towers.constructs.model_data import split_s3_uri
 
 from .handler import props
@@ -127,7 +127,6 @@ class RepackedModelData(Construct):
         memory_size: int = 2048,
         total_timeout: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-        bucket_arn_label: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if (source_uri is None) == (source_path is None):
@@ -246,13 +245,12 @@ class RepackedModelData(Construct):
                 ),
             ],
         )
-        if bucket_arn_label is not None:
-            acknowledge(
-                policy,
-                "Writes only under the tower's own prefix of the artifact bucket: generated names "
-                "(content hashes) are not known at synth time.",
-                f"AwsSolutions-IAM5[Resource::{bucket_arn_label}/{self.tower}/*]",
-            )
+        acknowledge(
+            policy,
+            "Writes only under the tower's own prefix of the artifact bucket: generated names "
+            "(content hashes) are not known at synth time.",
+            *iam5_resource_ids(self, f"{bucket.bucket_arn}/{self.tower}/*"),
+        )
 
         functions: dict[str, lambda_.Function] = {}
         for name, entry, timeout in (
