@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from hf_towers.cdk_cli import REPO, run_cdk
 from hf_towers.config import ConfigError, EnvironmentConfig, load_config, parse_config
+from hf_towers.tools.cdk_cli import REPO, run_cdk
 
 DEFAULT_BASE_CONFIG = REPO / "config" / "default.yaml"
 GENERATED_DIR = REPO / "cdk.out.cli"

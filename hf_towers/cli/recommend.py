@@ -3,7 +3,7 @@
 ARTIFACT is a local file or folder, or an S3 URI (``s3://bucket/model.tar.gz`` or a prefix
 ending in ``/``) read with your AWS credentials (boto3's usual chain; ``AWS_ENDPOINT_URL_S3``
 is honoured). A type fits when size x workers x overhead fits its memory (and, on GPU types,
-the workers of one GPU fit that GPU's memory). Prices: hf_towers/data/instance_prices.json
+the workers of one GPU fit that GPU's memory). Prices: hf_towers/recommend/data/instance_prices.json
 (on-demand hosting, dated, one region).
 """
 

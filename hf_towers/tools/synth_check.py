@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_towers.cdk_cli import REPO, run_cdk
+from hf_towers.tools.cdk_cli import REPO, run_cdk
 
 
 @dataclass(frozen=True)

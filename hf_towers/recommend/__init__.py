@@ -4,7 +4,7 @@ hold the model with headroom per worker, cheapest first.
 A type fits when ``size x workers x overhead <= instance memory`` and, on GPU types,
 ``size x workers-per-GPU x overhead <= memory of one GPU``. Workers default to what the
 SageMaker Hugging Face toolkit starts: one per vCPU on CPU types, one per GPU on GPU types.
-Prices come from ``hf_towers/data/instance_prices.json`` (dated, one region). The artifact's
+Prices come from ``hf_towers/recommend/data/instance_prices.json`` (dated, one region). The artifact's
 size is read from a local file or folder, or from S3 with the caller's credentials (boto3);
 never during synth.
 """

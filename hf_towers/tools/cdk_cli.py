@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CDK_ENTRY = REPO / "node_modules" / "aws-cdk" / "bin" / "cdk"
 
 
