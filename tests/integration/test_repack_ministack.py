@@ -53,6 +53,7 @@ SOURCE_BUCKET = "repack-sources"
 CDK_TIMEOUT_S = 300
 CODE = {p.name: p.read_bytes() for p in (REPO / "model_code" / "text").iterdir() if p.is_file()}
 RESOURCE = "Custom::RepackedModelData"
+APP = Path(__file__).resolve().parent / "repack_app.py"
 
 
 def sources() -> dict[str, bytes]:
@@ -91,7 +92,8 @@ class Lifecycle:
     def cdk(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             cdk_command(args),
-            cwd=REPO,
+            # Not the repository: its cdk.json would make `cdk bootstrap` synthesize the product.
+            cwd=self.outdir.parent,
             env=self.server.client_env(),
             capture_output=True,
             text=True,
@@ -111,7 +113,7 @@ class Lifecycle:
         """The CLI arguments naming the app, its context and the cloud assembly folder."""
         return [
             "--app",
-            f"{sys.executable} tests/integration/repack_app.py",
+            f"{sys.executable} {APP}",
             "-c",
             f"source_uri=s3://{SOURCE_BUCKET}/{source_key}",
             "-c",
@@ -217,7 +219,7 @@ def code_of(archive: bytes) -> dict[str, bytes | None]:
 @pytest.fixture(scope="module")
 def lifecycle(ministack: MiniStack, tmp_path_factory: pytest.TempPathFactory) -> Lifecycle:
     """The bootstrapped environment, with the three sources uploaded."""
-    run = Lifecycle(ministack, Path(tmp_path_factory.mktemp("cdk.out")))
+    run = Lifecycle(ministack, Path(tmp_path_factory.mktemp("cdk")) / "cdk.out")
     # DefaultStackSynthesizer: file assets (the handler code, the tower's code) are published to
     # the bootstrap bucket through the bootstrap roles, so the environment is bootstrapped like a
     # real account. BootstraplessSynthesizer has nowhere to publish file assets.
