@@ -14,7 +14,7 @@ from aws_cdk import App, Environment
 
 from hf_towers.compliance import add_nag_packs
 from hf_towers.config import ConfigError
-from hf_towers.config.delivery import (
+from hf_towers.config.pipeline import (
     PipelineConfigError,
     load_pipeline_config,
     load_pipeline_environments,

@@ -49,7 +49,7 @@ def qualified_rule_id(rule_id: str) -> str:
 
 
 def _render(value: Any) -> str:
-    """A policy value the way cdk-nag prints it: ``<Logical.Attr>``, ``<Logical>``, text."""
+    """A policy value the way cdk-nag prints it: ``<Logical.Attr>``, ``<Logical>``, export, text."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -61,6 +61,8 @@ def _render(value: Any) -> str:
             return f"<{logical}.{attr}>"
         if "Ref" in value:
             return f"<{value['Ref']}>"
+        if "Fn::ImportValue" in value:  # cdk-nag prints an import as its export name
+            return _render(value["Fn::ImportValue"])
     return str(value)
 
 

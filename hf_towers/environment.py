@@ -44,12 +44,11 @@ def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
 def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvironment:
     """Add the artifacts stack, one stack per tower and the access stack for ``config``."""
     env = Environment(account=config.account, region=config.region)
-    prefix = f"{config.project}-{config.environment}"
     policy = removal_policy(config)
     artifacts = ArtifactsStack(
         scope,
-        f"{prefix}-artifacts",
-        stack_name=f"{prefix}-artifacts",
+        config.artifacts_stack_name,
+        stack_name=config.artifacts_stack_name,
         removal_policy=policy,
         artifacts=config.artifacts,
         env=env,
@@ -60,12 +59,12 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
     for name, tower in config.towers.items():
         towers[name] = TowerStack(
             scope,
-            f"{prefix}-tower-{name}",
-            stack_name=f"{prefix}-tower-{name}",
+            config.tower_stack_name(name),
+            stack_name=config.tower_stack_name(name),
             tower_name=name,
             tower=tower,
             endpoint_name=config.endpoint_name(name),
-            store=artifacts.store,
+            artifacts=artifacts,
             region=config.region,
             removal_policy=policy,
             log_retention_days=config.log_retention_days,
@@ -74,14 +73,12 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         )
     access = AccessStack(
         scope,
-        f"{prefix}-access",
-        stack_name=f"{prefix}-access",
+        config.access_stack_name,
+        stack_name=config.access_stack_name,
         environment=config.environment,
         artifacts=artifacts,
-        towers=list(towers.values()),
-        endpoint_names=[
-            config.endpoint_name(name) for name, t in config.towers.items() if t.deploy_endpoint
-        ],
+        towers=[stack.tower for stack in towers.values()],
+        endpoint_names=config.endpoint_names,
         deployer_role_names=config.deployer_role_names,
         env=env,
         description=f"{config.project} {config.environment}: deployer policy",
@@ -90,8 +87,8 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
     if config.api.enabled:
         api = ApiStack(
             scope,
-            f"{prefix}-api",
-            stack_name=f"{prefix}-api",
+            config.api_stack_name,
+            stack_name=config.api_stack_name,
             config=config,
             log_retention=RETENTION[config.log_retention_days],
             removal_policy=policy,

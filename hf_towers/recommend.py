@@ -25,6 +25,10 @@ class ArtifactError(ValueError):
     """The artifact cannot be found or measured."""
 
 
+class S3AccessError(RuntimeError):
+    """S3 could not be asked at all (no credentials, no network): not a fault of the artifact."""
+
+
 @dataclass(frozen=True)
 class InstanceType:
     """One row of the price table."""
@@ -92,7 +96,7 @@ def local_size(path: Path) -> int:
 
 def s3_size(uri: str, client: Any) -> int:
     """Bytes of ``s3://bucket/key``, or of every object under ``s3://bucket/prefix/``."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:
@@ -110,6 +114,14 @@ def s3_size(uri: str, client: Any) -> int:
         raise ArtifactError(
             f"{uri}: cannot read its size ({code}): check the URI and your credentials"
         ) from None
+    except NoCredentialsError:
+        raise S3AccessError(
+            f"{uri}: no AWS credentials found to read its size: set AWS_PROFILE (or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), run `aws sso login`, or pass a local "
+            "file or folder instead"
+        ) from None
+    except BotoCoreError as exc:
+        raise S3AccessError(f"{uri}: cannot reach S3 to read its size ({exc})") from None
     if not found:
         raise ArtifactError(f"{uri}: no objects under this prefix")
     return total

@@ -36,11 +36,25 @@ def _model_only_retained() -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("variant", ["default", "model-only-retained"])
+def _uncompressed() -> dict[str, Any]:
+    """One repacked tower with ``compressed_model_data: false`` (its ``<prefix>*`` read)."""
+    data = default_data()
+    data["towers"] = {"vision": {**data["towers"]["vision"], "compressed_model_data": False}}
+    return data
+
+
+VARIANTS = {
+    "default": default_data,
+    "model-only-retained": _model_only_retained,
+    "uncompressed": _uncompressed,
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_stack_passes_all_packs_and_every_acknowledgement_is_used(
     variant: str, tmp_path: Path
 ) -> None:
-    data = default_data() if variant == "default" else _model_only_retained()
+    data = VARIANTS[variant]()
     app, report = _synth(data, tmp_path)
     assert_packs_pass(report)
     used = used_acknowledgements(report)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from hf_towers.config.delivery import PipelineConfig
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.pipeline import PipelineConfig
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

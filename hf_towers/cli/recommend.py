@@ -16,6 +16,7 @@ from hf_towers.recommend import (
     DEFAULT_OVERHEAD,
     GIB,
     ArtifactError,
+    S3AccessError,
     artifact_size,
     load_prices,
     recommend,
@@ -70,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table; 0 when something fits, 1 when nothing does, 2 on a bad artifact."""
+    """Print the table; 0 when something fits, 1 when nothing does, 2 on a bad artifact or flag,
+    3 when S3 cannot be asked (no credentials, no network)."""
     if args.overhead < 1:
         print(f"recommend: --overhead {args.overhead} must be at least 1", file=sys.stderr)
         return 2
@@ -79,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     except ArtifactError as exc:
         print(f"recommend: {exc}", file=sys.stderr)
         return 2
+    except S3AccessError as exc:
+        print(f"recommend: {exc}", file=sys.stderr)
+        return 3
     table = load_prices()
     try:
         found = recommend(

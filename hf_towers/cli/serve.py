@@ -2,7 +2,9 @@
 
 ``--model_type`` picks the tower's inference code (``model_code/<type>/``), laid over
 ``--model_dir`` unless that directory already has ``code/`` (a repacked artifact).
-``--model_dir`` may also be the ``model.tar.gz`` itself: it is extracted to a temporary folder.
+``--model_dir`` may also be the ``model.tar.gz`` itself: it is checked with the repack's own rules
+(the same validator and decompression-ratio bound, ``--max_decompression_ratio``) and extracted to a
+temporary folder; an archive the repack would refuse is refused here, with the reason (exit 2).
 The server answers ``GET /ping`` and ``POST /invocations`` like a SageMaker endpoint; the environment
 (``MAX_BATCH_SIZE``, ``MAIN_MODULE_NAME``, ``TORCH_DTYPE``, ``HF_HUB_OFFLINE`` ...) is passed
 through as the container would get it.
@@ -14,6 +16,24 @@ import argparse
 import sys
 import tarfile
 from pathlib import Path
+
+from hf_towers.serving.artifact import DEFAULT_MAX_RATIO
+
+MAX_RATIO_LIMIT = 10000.0
+"""Upper bound of a tower's ``max_decompression_ratio`` (``hf_towers/config/models.py``)."""
+
+
+def _ratio(value: str) -> float:
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = float("nan")
+    if not 1 < ratio <= MAX_RATIO_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number above 1 and at most {MAX_RATIO_LIMIT:g}; "
+            f"use the tower's max_decompression_ratio (default {DEFAULT_MAX_RATIO:g})"
+        )
+    return ratio
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +50,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         required=True,
         help="checkpoint folder (config.json, weights), or the model.tar.gz you will deploy",
+    )
+    parser.add_argument(
+        "--max_decompression_ratio",
+        type=_ratio,
+        default=DEFAULT_MAX_RATIO,
+        help=f"refuse a model.tar.gz that inflates more than this, as the repack does "
+        f"(the tower's max_decompression_ratio; default: {DEFAULT_MAX_RATIO:g})",
     )
     parser.add_argument("--port", type=int, default=8080, help="default: 8080 (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback only)")
@@ -50,8 +77,14 @@ def run(args: argparse.Namespace) -> int:
     from hf_towers.serving.local_server import build_server
 
     try:
-        server = build_server(model_dir, args.model_type, host=args.host, port=args.port)
-    except ValueError as error:  # an archive that cannot be extracted safely
+        server = build_server(
+            model_dir,
+            args.model_type,
+            host=args.host,
+            port=args.port,
+            max_ratio=args.max_decompression_ratio,
+        )
+    except ValueError as error:  # an archive the repack would refuse, with the reason
         print(f"serve: {error}", file=sys.stderr)
         return 2
     print(

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from hf_towers.config.base import format_errors
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 # The fix to suggest, by the last key of the failing path.
 HINTS: Mapping[str, str] = {
@@ -38,53 +39,6 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message lists every problem."""
 
 
-def _format_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _lookup(data: Any, loc: tuple[int | str, ...]) -> tuple[bool, Any]:
-    current = data
-    for part in loc:
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current
-
-
-def _describe(source: str, data: Any, error: Mapping[str, Any]) -> str:
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    # pydantic appends a synthetic key for dict keys it validates; drop it for the path.
-    loc = tuple(part for part in loc if part != "[key]")
-    path = _format_path(loc)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{source}: {path}: unknown key: remove it or check its spelling (see README, 'Configuration')"
-    if kind == "missing":
-        return f"{source}: {path}: required key is missing: add it (see README, 'Configuration')"
-    found, value = _lookup(data, loc)
-    shown = f" = {value!r}" if found and not isinstance(value, (Mapping, list)) else ""
-    named = [str(p) for p in loc if isinstance(p, str)]
-    hint = HINTS.get(named[-1]) if named else None
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if hint and kind in {
-        "string_pattern_mismatch",
-        "int_parsing",
-        "greater_than_equal",
-        "less_than_equal",
-        "enum",
-        "literal_error",
-        "too_short",
-        "string_type",
-        "int_type",
-        "dict_type",
-    }:
-        message = hint
-    return f"{source}: {path}{shown}: {message}"
-
-
 def parse_config(data: Any, source: str) -> EnvironmentConfig:
     """Validate already-loaded YAML data; ``source`` names it in error messages."""
     if not isinstance(data, Mapping):
@@ -94,20 +48,15 @@ def parse_config(data: Any, source: str) -> EnvironmentConfig:
     try:
         return EnvironmentConfig.model_validate(dict(data))
     except ValidationError as exc:
-        lines = [_describe(source, data, err) for err in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(
+            format_errors("invalid configuration", source, data, exc, HINTS)
+        ) from None
 
 
 def load_config(path: Path) -> EnvironmentConfig:
     """Read ``path`` (YAML) and validate it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such config file: pass an existing file, e.g. config/default.yaml"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml(path, what="config file", example="config/default.yaml")
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(data, str(path))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -20,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from hf_towers.config.delivery import ApiConfig, check_api_towers
+from hf_towers.config.api import ApiConfig, check_api_towers
+from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, S3_URI_PATTERN, Strict
 from hf_towers.config.operations import (
     AsyncInference,
     Autoscaling,
@@ -32,25 +32,20 @@ from hf_towers.config.operations import (
     Rollout,
     Serverless,
     check_operations,
+    scaling_bounds,
 )
+from hf_towers.config.regions import check_region
 
-# Every public commercial, GovCloud and China region as of 2026; "us-east-1", "eu-west-3", ...
-REGION_PATTERN = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d$"
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
-NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
 ECR_URI_PATTERN = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
 # SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens, not starting with a hyphen.
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
 S3Uri = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN)]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors; models are immutable once validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class RemovalPolicy(StrEnum):
@@ -69,7 +64,7 @@ class TowerKind(StrEnum):
     TASK = "task"
 
 
-class Tower(_Strict):
+class Tower(Strict):
     """One SageMaker Model (+ EndpointConfig + Endpoint unless ``deploy_endpoint`` is false)."""
 
     kind: TowerKind
@@ -168,6 +163,18 @@ class Tower(_Strict):
             raise ValueError(
                 "compressed_model_data: false needs the repack of a vision/text tower; remove it for kind 'task'"
             )
+        if self.model_uri is not None and self.model_uri.endswith("/"):
+            if self.kind is TowerKind.TASK:
+                raise ValueError(
+                    f"model_uri {self.model_uri!r} is a prefix, but kind 'task' deploys one "
+                    "model.tar.gz as it is: point model_uri at the .tar.gz object"
+                )
+            if self.compressed_model_data:
+                raise ValueError(
+                    f"model_uri {self.model_uri!r} is a prefix (ends with '/'): set "
+                    "compressed_model_data: false to serve it uncompressed, or point model_uri at "
+                    "a model.tar.gz object"
+                )
         if self.kind is TowerKind.TASK:
             if not self.hf_task:
                 raise ValueError(
@@ -182,9 +189,49 @@ class Tower(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _paths_exist(self) -> Self:
+        if self.model_path is not None:
+            path = PROJECT_ROOT / self.model_path
+            if not path.exists():
+                raise ValueError(
+                    f"model_path {self.model_path!r} does not exist (paths are relative to "
+                    f"{PROJECT_ROOT}): point it at a model.tar.gz or a model folder"
+                )
+            if path.is_file() and not path.name.endswith((".tar.gz", ".tgz")):
+                raise ValueError(
+                    f"model_path {self.model_path!r} is a file but not a .tar.gz: give the "
+                    "model.tar.gz or the model folder"
+                )
+        code_dir = self.effective_code_dir
+        if code_dir is not None:
+            folder = PROJECT_ROOT / code_dir
+            if not folder.is_dir():
+                raise ValueError(
+                    f"code_dir {code_dir!r} is not a folder (paths are relative to "
+                    f"{PROJECT_ROOT}): point it at the folder holding {self.entry_module}"
+                )
+            if not (folder / self.entry_module).is_file():
+                raise ValueError(
+                    f"code_dir {code_dir!r} has no {self.entry_module} (entry_module): add it, "
+                    "or set entry_module to the file the toolkit should load"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _operations_rules(self) -> Self:
         check_operations(self)
         return self
+
+    @property
+    def invokable(self) -> bool:
+        """``InvokeEndpoint`` can call it: it has an endpoint and is not asynchronous (async
+        endpoints take ``InvokeEndpointAsync`` with an S3 input location instead)."""
+        return self.deploy_endpoint and self.inference_mode is not InferenceMode.ASYNC
+
+    @property
+    def scaling_bounds(self) -> tuple[int, int]:
+        """(min, max) instance count of the variant (see ``operations.scaling_bounds``)."""
+        return scaling_bounds(self)
 
     @property
     def effective_code_dir(self) -> str | None:
@@ -194,23 +241,23 @@ class Tower(_Strict):
         return self.code_dir or f"model_code/{self.kind.value}"
 
 
-class Artifacts(_Strict):
+class Artifacts(Strict):
     """The artifact bucket of the environment."""
 
     noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
 
 
-class EnvironmentConfig(_Strict):
+class EnvironmentConfig(Strict):
     """One deployment environment: where it goes and which towers it serves."""
 
     project: Name = "hf-towers"
     environment: Name = Field(description="dev, staging, prod, ...")
-    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = Field(
+    account: Annotated[str, StringConstraints(pattern=ACCOUNT_PATTERN)] | None = Field(
         default=None,
         description="12-digit AWS account; null synthesizes account-agnostic templates.",
     )
-    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+    region: str = Field(description="AWS region where SageMaker runs, e.g. us-east-1.")
     protected: bool = Field(
         default=False, description="Production-like: needs removal_policy retain."
     )
@@ -255,6 +302,11 @@ class EnvironmentConfig(_Strict):
         default_factory=ApiConfig, description="Optional REST API (README, 'API')."
     )
 
+    @field_validator("region")
+    @classmethod
+    def _real_region(cls, value: str) -> str:
+        return check_region(value, "sagemaker", "SageMaker")
+
     @field_validator("api")
     @classmethod
     def _api_towers(cls, api: ApiConfig, info: ValidationInfo) -> ApiConfig:
@@ -275,7 +327,48 @@ class EnvironmentConfig(_Strict):
             )
         return self
 
+    @property
+    def prefix(self) -> str:
+        """``<project>-<environment>``: the start of every stack and generated name."""
+        return f"{self.project}-{self.environment}"
+
+    @property
+    def artifacts_stack_name(self) -> str:
+        return f"{self.prefix}-artifacts"
+
+    def tower_stack_name(self, tower: str) -> str:
+        return f"{self.prefix}-tower-{tower}"
+
+    @property
+    def access_stack_name(self) -> str:
+        return f"{self.prefix}-access"
+
+    @property
+    def api_stack_name(self) -> str:
+        return f"{self.prefix}-api"
+
+    @property
+    def smoke_stack_name(self) -> str:
+        return f"{self.prefix}-smoke"
+
     def endpoint_name(self, tower: str) -> str:
         """The tower's endpoint name: configured, or ``<project>-<environment>-<tower>``."""
         configured = self.towers[tower].endpoint_name
-        return configured or f"{self.project}-{self.environment}-{tower}"[:63]
+        return configured or f"{self.prefix}-{tower}"[:63]
+
+    @property
+    def endpoint_names(self) -> list[str]:
+        """Endpoint names of the towers that deploy one, in config order."""
+        return [self.endpoint_name(n) for n, t in self.towers.items() if t.deploy_endpoint]
+
+    @property
+    def invokable_towers(self) -> list[str]:
+        """Towers ``InvokeEndpoint`` can call, in config order."""
+        return [n for n, t in self.towers.items() if t.invokable]
+
+    @property
+    def api_towers(self) -> list[str]:
+        """The towers the API exposes, in config order (``api.towers`` or every invokable one)."""
+        if self.api.towers is None:
+            return self.invokable_towers
+        return [n for n in self.invokable_towers if n in self.api.towers]

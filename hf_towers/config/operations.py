@@ -12,16 +12,15 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
+
+from hf_towers.config.base import BUCKET_PATTERN, KMS_KEY_ARN_PATTERN, S3_URI_PATTERN, Strict
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from hf_towers.config.models import Tower
 
 # An S3 key prefix without leading or trailing slash: "async/vision/output".
 S3_PREFIX_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
-BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
-KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$"
 CONTENT_TYPE_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*/[a-zA-Z0-9](-*[a-zA-Z0-9.])*$"
 
 S3Prefix = Annotated[str, StringConstraints(pattern=S3_PREFIX_PATTERN, max_length=200)]
@@ -36,10 +35,6 @@ def is_accelerated(instance_type: str) -> bool:
     return bool(_ACCELERATED.match(instance_type))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
 class InferenceMode(StrEnum):
     """How the endpoint serves: instances answering at once, serverless, or queued (async)."""
 
@@ -48,7 +43,7 @@ class InferenceMode(StrEnum):
     ASYNC = "async"
 
 
-class Serverless(_Strict):
+class Serverless(Strict):
     """``ServerlessConfig`` of the variant (``inference_mode: serverless``)."""
 
     memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
@@ -68,7 +63,7 @@ class Serverless(_Strict):
         return self
 
 
-class AsyncInference(_Strict):
+class AsyncInference(Strict):
     """``AsyncInferenceConfig`` (``inference_mode: async``): results and failures go to S3.
 
     ``output_prefix`` has no default on purpose: an async endpoint without an output location
@@ -106,7 +101,7 @@ class AsyncInference(_Strict):
         return self.input_prefix or f"{self.output_prefix}-requests"
 
 
-class Autoscaling(_Strict):
+class Autoscaling(Strict):
     """Application Auto Scaling of the variant's instance count (real-time and async).
 
     Real-time: target tracking on ``SageMakerVariantInvocationsPerInstance``. Async: target
@@ -138,7 +133,7 @@ class TrafficShift(StrEnum):
     LINEAR = "linear"
 
 
-class Rollout(_Strict):
+class Rollout(Strict):
     """The Endpoint's ``DeploymentConfig``: how an update shifts traffic, and when it rolls back."""
 
     strategy: RolloutStrategy = RolloutStrategy.BLUE_GREEN
@@ -169,7 +164,7 @@ class Rollout(_Strict):
         return self
 
 
-class DataCapture(_Strict):
+class DataCapture(Strict):
     """Capture of requests and responses to ``s3://<artifact bucket>/<prefix>`` (KMS)."""
 
     enabled: bool = False
@@ -190,7 +185,7 @@ class DataCapture(_Strict):
         return self
 
 
-class ModelMonitor(_Strict):
+class ModelMonitor(Strict):
     """Model Monitor data-quality schedule, active when both baseline URIs are set."""
 
     baseline_constraints_uri: S3Uri | None = None
@@ -221,7 +216,7 @@ class ModelMonitor(_Strict):
         return self
 
 
-class Monitoring(_Strict):
+class Monitoring(Strict):
     """Per-tower dashboard, and alarms (5XX errors, ModelLatency p99) to a KMS-encrypted topic."""
 
     dashboard: bool = True
@@ -236,7 +231,7 @@ class Monitoring(_Strict):
     evaluation_periods: int = Field(default=3, ge=1, le=60)
 
 
-class Network(_Strict):
+class Network(Strict):
     """The Model's ``VpcConfig`` (existing subnets and security groups) and network isolation."""
 
     subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(

@@ -60,13 +60,6 @@ class ArtifactStore(Construct):
                 )
             ],
         )
-        acknowledge(
-            self.access_logs,
-            "S3 server access logs can only be delivered to buckets encrypted with SSE-S3, not SSE-KMS.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        )
         self._acknowledge_replication(self.access_logs)
 
         self.bucket = encrypted_bucket(

@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.config.operations import Autoscaling
-from hf_towers.constructs.tower_endpoint import VARIANT_NAME
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # The service-linked role Application Auto Scaling uses for SageMaker variants (created by AWS on
@@ -34,7 +34,7 @@ class VariantAutoscaling(Construct):
         scope: Construct,
         id_: str,
         *,
-        endpoint_name: str,
+        endpoint: EndpointRef,
         settings: Autoscaling,
         min_capacity: int,
         max_capacity: int,
@@ -54,7 +54,7 @@ class VariantAutoscaling(Construct):
             self,
             "Resource",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
+            resource_id=endpoint.variant_resource_id,
             scalable_dimension=SCALABLE_DIMENSION,
             min_capacity=min_capacity,
             max_capacity=max_capacity,
@@ -76,20 +76,14 @@ class VariantAutoscaling(Construct):
         self.target.scale_to_track_metric(
             "BacklogPerInstance",
             target_value=settings.target_backlog_per_instance,
-            custom_metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ApproximateBacklogSizePerInstance",
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
+            custom_metric=endpoint.endpoint_metric("ApproximateBacklogSizePerInstance", "Average"),
             scale_in_cooldown=scale_in,
             scale_out_cooldown=scale_out,
         )
         if min_capacity == 0:
-            self._scale_out_from_zero(endpoint_name, settings)
+            self._scale_out_from_zero(endpoint, settings)
 
-    def _scale_out_from_zero(self, endpoint_name: str, settings: Autoscaling) -> None:
+    def _scale_out_from_zero(self, endpoint: EndpointRef, settings: Autoscaling) -> None:
         """Backlog-per-instance is undefined at zero instances: a step policy adds one."""
         self.step_out_from_zero = appscaling.StepScalingAction(
             self,
@@ -103,14 +97,8 @@ class VariantAutoscaling(Construct):
         self.backlog_alarm = cloudwatch.Alarm(
             self,
             "HasBacklogWithoutCapacity",
-            alarm_description=f"{endpoint_name}: requests queued while scaled to zero; adds an instance",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="HasBacklogWithoutCapacity",
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
+            alarm_description=f"{endpoint.name}: requests queued while scaled to zero; adds an instance",
+            metric=endpoint.endpoint_metric("HasBacklogWithoutCapacity", "Average"),
             threshold=1,
             evaluation_periods=2,
             datapoints_to_alarm=2,

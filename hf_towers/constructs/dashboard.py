@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from hf_towers.config.operations import InferenceMode, is_accelerated
-from hf_towers.constructs.tower_endpoint import VARIANT_NAME
-
-SAGEMAKER = "AWS/SageMaker"
-# Instance metrics of endpoints (per variant): CPU, memory, disk and GPU utilisation.
-INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+from hf_towers.constructs.tower_endpoint import INSTANCE_NAMESPACE, NAMESPACE, EndpointRef
 
 
 class EndpointDashboard(Construct):
@@ -25,30 +20,24 @@ class EndpointDashboard(Construct):
         scope: Construct,
         id_: str,
         *,
-        endpoint_name: str,
+        endpoint: EndpointRef,
         mode: InferenceMode,
         instance_type: str,
         alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
         super().__init__(scope, id_)
-        variant = {"EndpointName": endpoint_name, "VariantName": VARIANT_NAME}
 
         def metric(
             name: str,
             statistic: str,
             *,
-            namespace: str = SAGEMAKER,
-            dimensions: dict[str, str] | None = None,
-            label: str | None = None,
+            namespace: str = NAMESPACE,
+            whole_endpoint: bool = False,
         ) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=namespace,
-                metric_name=name,
-                dimensions_map=dimensions or variant,
-                statistic=statistic,
-                period=Duration.minutes(1),
-                label=label or f"{name} {statistic}",
-            )
+            label = f"{name} {statistic}"
+            if whole_endpoint:
+                return endpoint.endpoint_metric(name, statistic, label=label)
+            return endpoint.variant_metric(name, statistic, namespace=namespace, label=label)
 
         rows: list[list[cloudwatch.IWidget]] = [
             [
@@ -90,22 +79,19 @@ class EndpointDashboard(Construct):
                 ]
             )
         if mode is InferenceMode.ASYNC:
-            endpoint_only = {"EndpointName": endpoint_name}
             rows.append(
                 [
                     cloudwatch.GraphWidget(
                         title="Async backlog",
                         left=[
-                            metric("ApproximateBacklogSize", "Average", dimensions=endpoint_only),
+                            metric("ApproximateBacklogSize", "Average", whole_endpoint=True),
                             metric(
                                 "ApproximateBacklogSizePerInstance",
                                 "Average",
-                                dimensions=endpoint_only,
+                                whole_endpoint=True,
                             ),
                         ],
-                        right=[
-                            metric("HasBacklogWithoutCapacity", "Maximum", dimensions=endpoint_only)
-                        ],
+                        right=[metric("HasBacklogWithoutCapacity", "Maximum", whole_endpoint=True)],
                         width=24,
                     )
                 ]

@@ -13,22 +13,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from hf_towers.config.operations import Monitoring
-from hf_towers.constructs.tower_endpoint import VARIANT_NAME
-
-NAMESPACE = "AWS/SageMaker"
-
-
-def variant_metric(
-    endpoint_name: str, metric_name: str, statistic: str, period_seconds: int
-) -> cloudwatch.Metric:
-    """A metric of the endpoint's ``AllTraffic`` variant in ``AWS/SageMaker``."""
-    return cloudwatch.Metric(
-        namespace=NAMESPACE,
-        metric_name=metric_name,
-        dimensions_map={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},
-        statistic=statistic,
-        period=Duration.seconds(period_seconds),
-    )
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 
 class EndpointAlarms(Construct):
@@ -39,19 +24,19 @@ class EndpointAlarms(Construct):
         scope: Construct,
         id_: str,
         *,
-        endpoint_name: str,
+        endpoint: EndpointRef,
         settings: Monitoring,
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, id_)
+        endpoint_name = endpoint.name
+        period = Duration.seconds(settings.period_seconds)
         self.errors_5xx = cloudwatch.Alarm(
             self,
             "Errors5xx",
             alarm_description=f"{endpoint_name}: {settings.error_5xx_threshold}+ Invocation5XXErrors "
             f"per {settings.period_seconds} s in {settings.evaluation_periods} period(s)",
-            metric=variant_metric(
-                endpoint_name, "Invocation5XXErrors", "Sum", settings.period_seconds
-            ),
+            metric=endpoint.variant_metric("Invocation5XXErrors", "Sum", period=period),
             threshold=settings.error_5xx_threshold,
             evaluation_periods=settings.evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -63,7 +48,7 @@ class EndpointAlarms(Construct):
             alarm_description=f"{endpoint_name}: ModelLatency p99 above {settings.latency_p99_ms} ms "
             f"in {settings.evaluation_periods} period(s)",
             # ModelLatency is in microseconds.
-            metric=variant_metric(endpoint_name, "ModelLatency", "p99", settings.period_seconds),
+            metric=endpoint.variant_metric("ModelLatency", "p99", period=period),
             threshold=settings.latency_p99_ms * 1000,
             evaluation_periods=settings.evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

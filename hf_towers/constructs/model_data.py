@@ -16,6 +16,8 @@ from typing import Protocol
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 
+from hf_towers.constructs.s3_location import s3_arn
+
 
 class ModelData(Protocol):
     """What a tower's Model needs from its artifact."""
@@ -57,6 +59,8 @@ class ExistingModelData:
     """
 
     s3_uri: str
+    partition: str
+    """The stack's partition (``Stack.of(scope).partition``), for the ARNs."""
     compressed: bool = True
 
     @property
@@ -80,17 +84,17 @@ class ExistingModelData:
         if self.compressed:
             return [
                 iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}"]
+                    actions=["s3:GetObject"], resources=[s3_arn(self.partition, bucket, key)]
                 )
             ]
         return [
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{bucket}/{key}*"]
+                actions=["s3:GetObject"], resources=[s3_arn(self.partition, bucket, f"{key}*")]
             ),
             # Listing the prefix is how SageMaker discovers the uncompressed files.
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
-                resources=[f"arn:aws:s3:::{bucket}"],
+                resources=[s3_arn(self.partition, bucket)],
                 conditions={"StringLike": {"s3:prefix": [f"{key}*"]}},
             ),
         ]

@@ -21,7 +21,7 @@ from constructs import Construct
 from hf_towers.compliance import acknowledge
 from hf_towers.config.operations import ModelMonitor
 from hf_towers.constructs.model_data import split_s3_uri
-from hf_towers.constructs.s3_location import S3Prefix, nag_arn
+from hf_towers.constructs.s3_location import S3Prefix, nag_arn, s3_arn
 from hf_towers.images import repository_arn
 
 # Namespace Model Monitor publishes its drift metrics to.
@@ -41,7 +41,7 @@ def analyzer_image(region: str) -> str:
 
 def _object_arn(stack: Stack, uri: str) -> str:
     bucket, key = split_s3_uri(uri)
-    return f"arn:{stack.partition}:s3:::{bucket}/{key}"
+    return s3_arn(stack.partition, bucket, key)
 
 
 class DataQualityMonitor(Construct):

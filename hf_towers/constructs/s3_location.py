@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from aws_cdk import Fn, Stack, Token
 
 
+def s3_arn(partition: str, bucket: str, key: str | None = None) -> str:
+    """``arn:<partition>:s3:::<bucket>[/<key>]``: every S3 ARN of the product is built here, with
+    the stack's partition (``aws``, ``aws-cn``, ``aws-us-gov``), never a literal ``aws``."""
+    return f"arn:{partition}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+
+
 @dataclass(frozen=True)
 class S3Prefix:
     """``prefix`` (no slashes at either end) in the bucket ``bucket_arn``.
@@ -23,8 +29,8 @@ class S3Prefix:
     def in_bucket(cls, stack: Stack, bucket_name: str, prefix: str) -> S3Prefix:
         """A prefix in an existing bucket named in config (not created here)."""
         return cls(
-            bucket_arn=f"arn:{stack.partition}:s3:::{bucket_name}",
-            bucket_label=f"arn:{nag_partition(stack)}:s3:::{bucket_name}",
+            bucket_arn=s3_arn(stack.partition, bucket_name),
+            bucket_label=s3_arn(nag_partition(stack), bucket_name),
             prefix=prefix,
         )
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Fn, RemovalPolicy, Stack
+from aws_cdk import Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -24,8 +24,9 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
-from hf_towers.config.delivery import ApiAuth, ApiConfig
+from hf_towers.config.api import ApiAuth, ApiConfig
 from hf_towers.constructs.log_encryption import allow_log_groups
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 # One JSON line per request; no bodies, no headers beyond the caller's identity.
 ACCESS_LOG_FIELDS: dict[str, str] = {
@@ -88,13 +89,6 @@ class ApiRoute:
     endpoint_name: str
 
 
-def endpoint_arn(stack: Stack, endpoint_name: str) -> str:
-    """The endpoint's ARN (SageMaker lowercases the name in ARNs)."""
-    return stack.format_arn(
-        service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()
-    )
-
-
 def integration_uri(endpoint_name: str) -> str:
     """The integration URI path of ``endpoint_name`` (after ``...:runtime.sagemaker:``)."""
     return f"path/endpoints/{endpoint_name}/invocations"
@@ -117,7 +111,6 @@ class TowerApi(Construct):
         super().__init__(scope, id_)
         if not routes:
             raise ValueError("the API needs at least one tower with an endpoint")
-        stack = Stack.of(self)
         self.config = config
 
         self.key = kms.Key(
@@ -217,7 +210,7 @@ class TowerApi(Construct):
                 iam.PolicyStatement(
                     sid="InvokeTowerEndpoints",
                     actions=["sagemaker:InvokeEndpoint"],
-                    resources=[endpoint_arn(stack, r.endpoint_name) for r in routes],
+                    resources=[EndpointRef(r.endpoint_name).arn(self) for r in routes],
                 )
             ],
         )

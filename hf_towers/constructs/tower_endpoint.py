@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -13,6 +16,69 @@ from hf_towers.compliance import acknowledge
 from hf_towers.config.operations import Serverless
 
 VARIANT_NAME = "AllTraffic"
+NAMESPACE = "AWS/SageMaker"
+"""Invocation metrics of endpoints and variants."""
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+"""Instance metrics of endpoint variants: CPU, memory, disk and GPU utilisation."""
+
+
+@dataclass(frozen=True)
+class EndpointRef:
+    """What every construct around an endpoint derives from its name, built in one place: the
+    ARN (lower case, as SageMaker writes endpoint names in ARNs: "Amazon SageMaker AI resource
+    ARNs ... are lowercase", IAM condition keys and ARNs page,
+    docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html), the Application
+    Auto Scaling resource id of its variant, and its CloudWatch metrics."""
+
+    name: str
+
+    def arn(self, scope: Construct) -> str:
+        return Stack.of(scope).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.name.lower()
+        )
+
+    @property
+    def variant_resource_id(self) -> str:
+        """``endpoint/<name>/variant/AllTraffic`` (Application Auto Scaling's resource id)."""
+        return f"endpoint/{self.name}/variant/{VARIANT_NAME}"
+
+    def variant_metric(
+        self,
+        metric_name: str,
+        statistic: str,
+        *,
+        period: Duration | None = None,
+        namespace: str = NAMESPACE,
+        label: str | None = None,
+    ) -> cloudwatch.Metric:
+        """A metric of the ``AllTraffic`` variant (``AWS/SageMaker`` unless ``namespace``)."""
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.name, "VariantName": VARIANT_NAME},
+            statistic=statistic,
+            period=period or Duration.minutes(1),
+            label=label,
+        )
+
+    def endpoint_metric(
+        self,
+        metric_name: str,
+        statistic: str,
+        *,
+        period: Duration | None = None,
+        label: str | None = None,
+    ) -> cloudwatch.Metric:
+        """A metric of the endpoint as a whole (the async backlog metrics)."""
+        return cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.name},
+            statistic=statistic,
+            period=period or Duration.minutes(1),
+            label=label,
+        )
+
 
 # Nitro instance families with local NVMe instance storage: SageMaker encrypts those volumes
 # in hardware and rejects a KmsKeyId on the EndpointConfig ("Instance Store Volumes" in the
@@ -59,7 +125,7 @@ class TowerEndpoint(Construct):
         id_: str,
         *,
         model_name: str,
-        endpoint_name: str,
+        endpoint: EndpointRef,
         instance_type: str,
         initial_instance_count: int,
         key: kms.IKey,
@@ -69,6 +135,7 @@ class TowerEndpoint(Construct):
         deployment_config: sagemaker.CfnEndpoint.DeploymentConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.ref = endpoint
         # A serverless config takes KmsKeyId too: "SageMaker AI uses this key to encrypt your
         # Amazon ECR image" (docs.aws.amazon.com/sagemaker/latest/dg/
         # serverless-endpoints-create-config.html). Only instance-store types refuse one.
@@ -95,7 +162,7 @@ class TowerEndpoint(Construct):
         self.resource = sagemaker.CfnEndpoint(
             self,
             "Resource",
-            endpoint_name=endpoint_name,
+            endpoint_name=endpoint.name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=deployment_config,
         )

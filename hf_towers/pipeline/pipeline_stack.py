@@ -16,8 +16,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge
-from hf_towers.config.delivery import PipelineConfig
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.pipeline import PipelineConfig
 from hf_towers.constructs.buckets import access_log_bucket, encrypted_bucket
 from hf_towers.pipeline.nag import acknowledge_framework_policies, default_policies
 from hf_towers.pipeline.smoke import endpoint_outputs, smoke_commands, smoke_role_name, smoke_towers
@@ -145,7 +145,33 @@ class PipelineStack(Stack):
             self.pipeline.add_stage(stage, pre=pre, post=post)
             self.stages.append(stage)
         self.pipeline.build_pipeline()
+        self._grant_connection(config.connection_arn)
         self._acknowledge()
+
+    def _grant_connection(self, connection_arn: str) -> None:
+        """Let the source action use a connection whose ARN has the ``codeconnections`` prefix.
+
+        CDK grants ``codestar-connections:UseConnection`` only. Since the rename the console
+        creates ``arn:aws:codeconnections:...`` connections, and "when specifying a resource in
+        the IAM policy, the service prefix needs to match that of the resource"
+        (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html): without this the
+        source stage fails with insufficient permissions.
+        """
+        if connection_arn.split(":")[2:3] != ["codeconnections"]:
+            return
+        # CDK Pipelines binds the source action in stage "Source" with its own action role.
+        source = self.code_pipeline.node.try_find_child("Source")
+        roles = [n for n in source.node.find_all() if isinstance(n, iam.Role)] if source else []
+        if not roles:
+            raise RuntimeError(
+                "the pipeline's Source stage has no action role to grant the connection to"
+            )
+        for role in roles:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["codeconnections:UseConnection"], resources=[connection_arn]
+                )
+            )
 
     def _acknowledge(self) -> None:
         """What CDK Pipelines generates; our own buckets' two documented exceptions."""
@@ -169,13 +195,6 @@ class PipelineStack(Stack):
                         "HIPAA.Security-CodeBuildProjectSourceRepoUrl",
                         "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
                     )
-        acknowledge(
-            self.access_logs,
-            "S3 server access logs can only be delivered to buckets encrypted with SSE-S3, not SSE-KMS.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        )
         for bucket in (self.access_logs, self.artifact_bucket):
             acknowledge(
                 bucket,

@@ -17,8 +17,8 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from hf_towers.config.delivery import invokable
 from hf_towers.config.models import EnvironmentConfig, Tower, TowerKind
+from hf_towers.constructs.tower_endpoint import EndpointRef
 
 PROFILE = "smoke"
 # A 1x1 PNG: enough for the vision tower's processor to resize and embed.
@@ -27,12 +27,12 @@ TINY_PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+
 
 def smoke_role_name(config: EnvironmentConfig) -> str:
     """The role the pipeline assumes in the environment's account."""
-    return f"{config.project}-{config.environment}-smoke-test"[:64]
+    return f"{config.prefix}-smoke-test"[:64]
 
 
 def smoke_towers(config: EnvironmentConfig) -> list[str]:
     """Towers with an endpoint ``InvokeEndpoint`` can call (async endpoints are skipped)."""
-    return [name for name, tower in config.towers.items() if invokable(tower)]
+    return config.invokable_towers
 
 
 def endpoint_variable(tower: str) -> str:
@@ -119,12 +119,7 @@ class SmokeTestStack(Stack):
                 iam.PolicyStatement(
                     sid="InvokeEndpoints",
                     actions=["sagemaker:InvokeEndpoint"],
-                    resources=[
-                        self.format_arn(
-                            service="sagemaker", resource="endpoint", resource_name=n.lower()
-                        )
-                        for n in endpoints
-                    ],
+                    resources=[EndpointRef(n).arn(self) for n in endpoints],
                 )
             ],
         )

@@ -35,11 +35,10 @@ class EnvironmentStage(Stage):
         self.deployed: DeployedEnvironment = add_environment(self, config)
         self.smoke: SmokeTestStack | None = None
         if smoke_test and smoke_towers(config):
-            prefix = f"{config.project}-{config.environment}"
             self.smoke = SmokeTestStack(
                 self,
-                f"{prefix}-smoke",
-                stack_name=f"{prefix}-smoke",
+                config.smoke_stack_name,
+                stack_name=config.smoke_stack_name,
                 config=config,
                 tooling_account=tooling_account,
                 pipeline_stack_name=pipeline_stack_name,

@@ -4,7 +4,8 @@ Requests go through ``HandlerHost``, i.e. the toolkit's ``HuggingFaceHandlerServ
 tower's ``code/``, so what answers here is what answers in the container. A model directory
 without ``code/`` (a plain checkpoint) is served with ``model_code/<model_type>/`` laid over it
 in a temporary folder, as the repacked artifact will look; one with ``code/`` is served as it is.
-A ``model.tar.gz`` is first extracted into the temporary folder, as SageMaker would.
+A ``model.tar.gz`` is first extracted into the temporary folder, as SageMaker would, with the
+repack handler's rules and ratio bound (``hf_towers/serving/artifact.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tarfile
 import tempfile
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from hf_towers.serving.artifact import DEFAULT_MAX_RATIO, unpack_artifact
 from hf_towers.serving.handler_host import HandlerHost
 
 MODEL_CODE = Path(__file__).resolve().parents[2] / "model_code"
@@ -114,48 +115,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
 
-def unpack_artifact(archive: Path, workdir: Path) -> Path:
-    """Extract a ``model.tar.gz`` into ``workdir/artifact`` as SageMaker extracts it into
-    ``/opt/ml/model``; the archive itself is only read.
-
-    Every member is checked before anything is written: regular files and folders only, no
-    absolute paths, none reaching outside with ``..``, no links (a model artifact needs none, and
-    links are how tar's own ``data`` filter has been bypassed). The ``data`` filter then applies
-    as well.
-    """
-    target = workdir / "artifact"
-    target.mkdir()
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member)
-            tar.extractall(target, members=members, filter="data")  # Python >= 3.11.4
-    except (tarfile.TarError, OSError) as error:
-        raise ValueError(f"{archive} is not a usable model.tar.gz: {error}") from error
-    return target
-
-
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if member.issym() or member.islnk():
-        raise tarfile.TarError(f"{name} is a link (to {member.linkname}); artifacts hold files")
-    if not (member.isfile() or member.isdir()):
-        raise tarfile.TarError(f"{name} is not a regular file or folder")
-    parts = PurePosixPath(name).parts
-    if name.startswith(("/", "\\")) or ".." in parts:
-        raise tarfile.TarError(f"{name} would be written outside the artifact folder")
-
-
 def build_server(
-    model_dir: Path, model_type: str, host: str = "127.0.0.1", port: int = 8080
+    model_dir: Path,
+    model_type: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_ratio: float = DEFAULT_MAX_RATIO,
 ) -> LocalServer:
     """Load the tower from ``model_dir`` (a folder, or a ``model.tar.gz`` artifact) and bind;
-    call ``serve_forever`` on the result."""
+    call ``serve_forever`` on the result. ``max_ratio`` bounds the archive's decompression ratio
+    (a tower's ``max_decompression_ratio``); a refused archive raises ``ValueError``."""
     workdir = Path(tempfile.mkdtemp(prefix="hf-towers-serve-"))
     try:
         if model_dir.is_file():
-            model_dir = unpack_artifact(model_dir, workdir)
+            model_dir = unpack_artifact(model_dir, workdir, max_ratio=max_ratio)
         handler = HandlerHost(container_view(model_dir.resolve(), model_type, workdir))
         handler.load()
         return LocalServer((host, port), handler, workdir)

@@ -9,12 +9,12 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from hf_towers.constructs.deployer_policy import DeployerPolicy
+from hf_towers.constructs.tower import Tower
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
-from hf_towers.stacks.tower_stack import TowerStack
 
 
 class AccessStack(Stack):
-    """Who may deploy this environment (the invoke side is ``TowerStack.grant_invoke``)."""
+    """Who may deploy this environment (the invoke side is ``Tower.grant_invoke``)."""
 
     def __init__(
         self,
@@ -23,7 +23,7 @@ class AccessStack(Stack):
         *,
         environment: str,
         artifacts: ArtifactsStack,
-        towers: Sequence[TowerStack],
+        towers: Sequence[Tower],
         endpoint_names: Sequence[str],
         deployer_role_names: Sequence[str],
         **kwargs: Any,

@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hf_towers.config.delivery import ApiAuth, api_towers
+from hf_towers.config.api import ApiAuth
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.constructs.tower_api import ApiRoute, TowerApi
 
@@ -33,12 +33,12 @@ class ApiStack(Stack):
         super().__init__(scope, id_, **kwargs)
         self.routes = [
             ApiRoute(tower=name, endpoint_name=config.endpoint_name(name))
-            for name in api_towers(config)
+            for name in config.api_towers
         ]
         self.api = TowerApi(
             self,
             "Api",
-            api_name=f"{config.project}-{config.environment}-api",
+            api_name=config.api_stack_name,
             routes=self.routes,
             config=config.api,
             log_retention=log_retention,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections import Counter
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     outdir = REPO / "cdk.out"
+    # A fresh folder: after a failed synth, an older assembly must not be reported as this one.
+    shutil.rmtree(outdir, ignore_errors=True)
     started = time.monotonic()
     code = run_cdk(["synth", "--quiet", "-c", f"config={args.config}", "--output", str(outdir)])
     synth_seconds = time.monotonic() - started

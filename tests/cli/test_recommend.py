@@ -160,3 +160,25 @@ def test_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
         _main(["model.tar.gz", "--budget", "-1"])
     assert info.value.code == 2
     assert "--budget: '-1' must be greater than 0" in capsys.readouterr().err
+
+
+def test_cli_without_credentials_says_so_with_its_own_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No credentials anywhere: a message naming the URI and the fix, exit 3 (not a traceback,
+    and not 1, which means "nothing fits")."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    # A fresh default session, as a new CLI process has (botocore caches resolved credentials).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    assert _main(["s3://some-bucket/model.tar.gz"]) == 3
+    err = capsys.readouterr().err
+    assert "s3://some-bucket/model.tar.gz: no AWS credentials found" in err
+    assert "AWS_PROFILE" in err
+    assert "Traceback" not in err

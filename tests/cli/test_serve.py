@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import os
 import subprocess
@@ -35,6 +37,7 @@ def test_registers_serve_with_defaults() -> None:
         8080,
         "127.0.0.1",
     )
+    assert args.max_decompression_ratio == 100.0  # the repack's default
     with pytest.raises(SystemExit):
         parser().parse_args(["serve", "--model_type", "audio", "--model_dir", "/m"])
 
@@ -59,7 +62,44 @@ def test_an_unsafe_archive_is_exit_2_naming_the_member(tmp_path, capsys) -> None
         tar.addfile(link)
     args = parser().parse_args(["serve", "--model_type", "text", "--model_dir", str(archive)])
     assert args.func(args) == 2
-    assert "not a usable model.tar.gz: model.safetensors is a link" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"serve: {archive} is not a usable model.tar.gz: ")
+    assert "entry 'model.safetensors' at offset 0 is a symlink pointing outside the archive" in err
+
+
+def bomb(path: Path) -> Path:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 64 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    path.write_bytes(gzip.compress(raw.getvalue(), compresslevel=9, mtime=0))
+    return path
+
+
+def test_a_gzip_bomb_is_exit_2_with_the_reason(tmp_path: Path, capsys) -> None:
+    from hf_towers.cli import main
+
+    archive = bomb(tmp_path / "model.tar.gz")
+    assert main(["serve", "--model_type", "text", "--model_dir", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"serve: {archive} is not a usable model.tar.gz: ")
+    assert "decompression ratio exceeds the bound of 100 " in err
+
+
+BASE = ["serve", "--model_type", "text", "--model_dir", "/m"]
+
+
+def test_max_decompression_ratio_flag(capsys) -> None:
+    args = parser().parse_args([*BASE, "--max_decompression_ratio", "2000"])
+    assert args.max_decompression_ratio == 2000.0
+    for bad in ("1", "abc", "20000"):
+        with pytest.raises(SystemExit) as exit_:
+            parser().parse_args([*BASE, "--max_decompression_ratio", bad])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --max_decompression_ratio: {bad!r} is not a number above 1" in err
+        assert "max_decompression_ratio (default 100)" in err
 
 
 def test_importing_the_command_does_not_import_torch() -> None:

@@ -55,7 +55,17 @@ def _error(data: Any) -> str:
             "two",
             "towers.text.initial_instance_count = 'two': must be an integer",
         ),
-        (("region",), "mars-north-1", "region = 'mars-north-1': must be an AWS region code"),
+        (
+            ("region",),
+            "mars-north-1",
+            "region = 'mars-north-1': not an AWS region where SageMaker runs (botocore's endpoint data): use a region code such as us-east-1",
+        ),
+        # Region-shaped but not a region: a pattern passed it and synthesized an ECR image URI.
+        (
+            ("region",),
+            "us-east-9",
+            "region = 'us-east-9': not an AWS region where SageMaker runs (botocore's endpoint data): use one of us-east-1, us-east-2",
+        ),
         (("account",), "12345", "account = '12345': must be a 12-digit AWS account id"),
         (
             ("towers", "qa", "model_uri"),
@@ -183,3 +193,93 @@ def test_decompression_ratio_bound_must_exceed_one() -> None:
     data = default_data()
     data["towers"]["vision"]["max_decompression_ratio"] = 1
     assert "towers.vision.max_decompression_ratio = 1" in _error(data)
+
+
+def test_a_prefix_model_uri_needs_uncompressed_data_and_a_vision_or_text_tower() -> None:
+    data = default_data()
+    data["towers"]["vision"]["model_uri"] = "s3://my-models/clip/"
+    assert (
+        "towers.vision: model_uri 's3://my-models/clip/' is a prefix (ends with '/'): set "
+        "compressed_model_data: false" in _error(data)
+    )
+    data["towers"]["vision"]["compressed_model_data"] = False
+    assert parse_config(data, "config/ok.yaml").towers["vision"].model_uri == "s3://my-models/clip/"
+    data = default_data()
+    data["towers"]["qa"]["model_uri"] = "s3://my-models/qa/"
+    assert "kind 'task' deploys one model.tar.gz as it is" in _error(data)
+
+
+def test_model_path_and_code_dir_must_exist_and_hold_the_entry_module(tmp_path: Path) -> None:
+    data = default_data()
+    del data["towers"]["vision"]["model_uri"]
+    data["towers"]["vision"]["model_path"] = "no/such/model"
+    assert "towers.vision: model_path 'no/such/model' does not exist" in _error(data)
+    data["towers"]["vision"]["model_path"] = "README.md"
+    assert "model_path 'README.md' is a file but not a .tar.gz" in _error(data)
+    data = default_data()
+    data["towers"]["text"]["code_dir"] = "no/such/code"
+    assert "towers.text: code_dir 'no/such/code' is not a folder" in _error(data)
+    data["towers"]["text"]["code_dir"] = "docs"  # a folder without inference.py
+    assert "code_dir 'docs' has no inference.py (entry_module)" in _error(data)
+    data["towers"]["text"]["code_dir"] = "model_code/text"
+    data["towers"]["text"]["entry_module"] = "serve.py"
+    assert "code_dir 'model_code/text' has no serve.py (entry_module)" in _error(data)
+
+
+def _write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def test_unreadable_files_get_a_message_not_a_traceback(tmp_path: Path) -> None:
+    text = DEFAULT_CONFIG.read_bytes()
+    cases = {
+        "duplicate.yaml": (
+            text + b"\nregion: eu-west-1\n",
+            r"key 'region' appears twice in one mapping \(lines \d+ and \d+\): YAML would "
+            "silently keep the last one; keep one of them",
+        ),
+        "latin1.yaml": (
+            b"project: caf\xe9\n",
+            r"latin1.yaml: byte 12 is not UTF-8 \(b'\\xe9'\): save the file as UTF-8",
+        ),
+        "binary.yaml": (b"\x1f\x8b\x08\0\0\0", r"binary.yaml: holds binary data \(NUL bytes\)"),
+        "huge.yaml": (b"#" * (1024 * 1024 + 1), r"huge.yaml: 1048577 bytes is too large"),
+    }
+    for name, (content, message) in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(_write(tmp_path, name, content))
+    with pytest.raises(ConfigError, match=r"is a folder, not a config file: pass a file"):
+        load_config(tmp_path)
+
+
+def test_a_duplicate_key_deep_in_a_tower_is_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "dup.yaml",
+        b"environment: dev\nregion: us-east-1\ntowers:\n  text:\n    kind: text\n"
+        b"    model_uri: s3://my-models/a.tar.gz\n    instance_type: ml.m5.xlarge\n"
+        b"    instance_type: ml.g5.xlarge\n",
+    )
+    with pytest.raises(ConfigError, match=r"key 'instance_type' appears twice .*lines 7 and 8"):
+        load_config(path)
+
+
+def test_derived_names_and_tower_sets_are_properties_of_the_config() -> None:
+    data = default_data()
+    data["towers"]["text"]["inference_mode"] = "async"
+    data["towers"]["text"]["async_inference"] = {"output_prefix": "async/text/output"}
+    data["towers"]["qa"]["deploy_endpoint"] = False
+    config = parse_config(data, "test")
+    assert config.prefix == "hf-towers-dev"
+    assert (config.artifacts_stack_name, config.access_stack_name, config.api_stack_name) == (
+        "hf-towers-dev-artifacts",
+        "hf-towers-dev-access",
+        "hf-towers-dev-api",
+    )
+    assert config.tower_stack_name("vision") == "hf-towers-dev-tower-vision"
+    assert config.endpoint_names == ["hf-towers-dev-vision", "hf-towers-dev-text"]
+    # async endpoints take InvokeEndpointAsync; a tower without an endpoint takes nothing
+    assert config.invokable_towers == ["vision"]
+    assert config.towers["vision"].scaling_bounds == (1, 2)  # default autoscaling: 1 to 2

@@ -13,7 +13,7 @@ from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
 from hf_towers.compliance import add_nag_packs
-from hf_towers.config.delivery import load_pipeline_environments, parse_pipeline_config
+from hf_towers.config.pipeline import load_pipeline_environments, parse_pipeline_config
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.pipeline.pipeline_stack import PipelineStack
 from hf_towers.pipeline.smoke import TINY_PNG_BASE64, payload, smoke_commands

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.client
 import io
@@ -196,41 +197,41 @@ def test_a_model_tar_gz_is_served_and_left_as_it_was(clip_dir, tmp_path, with_co
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == before
 
 
-def test_an_archive_escaping_its_folder_is_refused(clip_dir, tmp_path) -> None:
+def test_an_internal_symlink_the_repack_accepts_is_served(clip_dir, tmp_path) -> None:
+    """Weights stored once under ``weights/`` and linked from the root, as some exports do."""
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(clip_dir / "config.json", arcname="config.json")
-        tar.add(clip_dir / "config.json", arcname="../escaped.json")
-    with pytest.raises(ValueError, match=r"not a usable model.tar.gz: .*escaped\.json"):
-        local_server.build_server(archive, "text", port=0)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    with pytest.raises(ValueError, match=r"\.\./escaped\.json"):
-        local_server.unpack_artifact(archive, workdir)
-    assert not (workdir / "escaped.json").exists()
-    assert not (workdir / "artifact" / "config.json").exists()  # checked before anything is written
-
-
-@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
-def test_an_archive_with_links_is_refused(tmp_path, kind) -> None:
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        link = tarfile.TarInfo("weights.safetensors")
-        link.type, link.linkname = kind, "/etc/passwd"
+        for entry in sorted(clip_dir.iterdir()):
+            arcname = f"weights/{entry.name}" if entry.name == "model.safetensors" else entry.name
+            tar.add(entry, arcname=arcname)
+        link = tarfile.TarInfo("model.safetensors")
+        link.type, link.linkname = tarfile.SYMTYPE, "weights/model.safetensors"
         tar.addfile(link)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    with pytest.raises(ValueError, match=r"weights\.safetensors is a link"):
-        local_server.unpack_artifact(archive, workdir)
-    assert not list((workdir / "artifact").iterdir())
+    server = local_server.build_server(archive, "text", port=0)
+    thread = serve(server)
+    try:
+        served = server.workdir / "artifact" / "model.safetensors"
+        assert served.is_symlink() and served.readlink() == Path("weights/model.safetensors")
+        status, _, body = post(server.url, b'{"inputs": "a boat"}', "application/json")
+        assert status == 200, body
+        (tmp_path / "view").mkdir()
+        direct = HandlerHost(local_server.container_view(clip_dir, "text", tmp_path / "view"))
+        direct.load()
+        assert json.loads(body) == direct.invoke(b'{"inputs": "a boat"}', "application/json").json()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
-def test_an_archive_with_a_device_file_is_refused(tmp_path) -> None:
+def test_a_gzip_bomb_is_refused_before_loading(tmp_path) -> None:
     archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        fifo = tarfile.TarInfo("pipe")
-        fifo.type = tarfile.FIFOTYPE
-        tar.addfile(fifo)
-    (tmp_path / "work").mkdir()
-    with pytest.raises(ValueError, match="pipe is not a regular file or folder"):
-        local_server.unpack_artifact(archive, tmp_path / "work")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 64 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    archive.write_bytes(gzip.compress(raw.getvalue(), compresslevel=9, mtime=0))
+    with pytest.raises(ValueError, match="decompression ratio exceeds the bound of 100") as error:
+        local_server.build_server(archive, "text", port=0)
+    assert str(archive) in str(error.value)

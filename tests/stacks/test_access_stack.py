@@ -23,6 +23,7 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
         "PassTowerRolesToSageMaker",
         "CreateTaggedModelsAndConfigs",
         "ManageModelsAndConfigsOfThisEnvironment",
+        "CreateAndUpdateEndpointsOfThisEnvironment",
         "ManageEndpointsOfThisEnvironment",
         "LetSageMakerGrantItselfTheArtifactKey",
     }
@@ -51,13 +52,21 @@ def test_deployer_statements(default_templates: dict[str, Any]) -> None:
     manage = statements["ManageModelsAndConfigsOfThisEnvironment"]
     assert manage["Condition"] == {"StringEquals": {"aws:ResourceTag/hf-towers:environment": "dev"}}
 
-    endpoints = statements["ManageEndpointsOfThisEnvironment"]["Resource"]
-    names = sorted(r["Fn::Join"][1][-1] for r in endpoints)
-    assert names == [
+    endpoint_names = [
         ":endpoint/hf-towers-dev-qa",
         ":endpoint/hf-towers-dev-text",
         ":endpoint/hf-towers-dev-vision",
     ]
+    manage_endpoints = statements["ManageEndpointsOfThisEnvironment"]
+    assert sorted(r["Fn::Join"][1][-1] for r in manage_endpoints["Resource"]) == endpoint_names
+    assert "sagemaker:CreateEndpoint" not in manage_endpoints["Action"]
+    # CreateEndpoint/UpdateEndpoint authorize the endpoint and the endpoint config it gets: both
+    # resource types (Service Authorization Reference), or every deploy is AccessDenied.
+    create_update = statements["CreateAndUpdateEndpointsOfThisEnvironment"]
+    assert create_update["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
+    assert sorted(r["Fn::Join"][1][-1] for r in create_update["Resource"]) == sorted(
+        [*endpoint_names, ":endpoint-config/*"]
+    )
     every_action = [
         a
         for s in statements.values()
@@ -86,3 +95,23 @@ def test_every_sagemaker_resource_carries_the_environment_tag(
                 tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
                 assert tags["hf-towers:environment"] == "dev", (name, logical_id)
                 assert tags["owner"] == "ml-platform"
+
+
+def test_mixed_case_endpoint_names_are_lower_case_in_every_policy() -> None:
+    """SageMaker writes endpoint names in ARNs in lower case: ``endpoint/MyTextEndpoint`` in the
+    deployer policy (while the API policy had ``endpoint/mytextendpoint``) matched nothing."""
+    import json
+    import re
+
+    from tests.synth_helpers import templates
+
+    data = default_data()
+    data["towers"]["text"]["endpoint_name"] = "MyTextEndpoint"
+    data["api"] = {"enabled": True}
+    found: list[str] = []
+    for template in templates(data).values():
+        for resource in template["Resources"].values():
+            if resource["Type"].startswith("AWS::IAM::"):
+                found += re.findall(r"endpoint/([A-Za-z0-9-]+)", json.dumps(resource))
+    assert "mytextendpoint" in found
+    assert [name for name in found if name != name.lower()] == []

@@ -240,7 +240,7 @@ def test_grant_invoke_allows_only_invoking_this_endpoint() -> None:
     _, deployed = build(default_data())
     stack = deployed.towers["vision"]
     consumer = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())
-    stack.grant_invoke(consumer)
+    stack.tower.grant_invoke(consumer)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
     (policy,) = [p for k, p in policies.items() if k.startswith("ConsumerDefaultPolicy")]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
@@ -274,3 +274,17 @@ def test_uncompressed_model_data_uses_an_s3_prefix_model_data_source(tmp_path: A
     }
     repack = template["Resources"]["ModelDataBA9514DB"]["Properties"]
     assert (repack["Compressed"], repack["MaxRatio"]) == ("false", "20.0")
+
+
+def test_s3_arns_carry_the_stacks_partition_in_china() -> None:
+    """ARNs of an artifact given by URI were written with a literal ``aws``: in ``aws-cn`` the
+    execution role could not read its own model."""
+    data = default_data()
+    data["region"] = "cn-north-1"
+    data["towers"] = {"qa": data["towers"]["qa"]}
+    _, deployed = build(data)
+    template = dict(Template.from_stack(deployed.towers["qa"]).to_json())
+    resources = [s["Resource"] for s in _statements(template)["model-data"]]
+    assert resources == [
+        "arn:aws-cn:s3:::example-ml-artifacts/distilbert-base-uncased-distilled-squad/model.tar.gz"
+    ]

@@ -13,8 +13,10 @@ import os
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import Aspects, CustomResource, Duration, IAspect, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -24,7 +26,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hf_towers.compliance import acknowledge, iam5_findings
 from hf_towers.constructs.model_data import split_s3_uri
@@ -143,6 +145,7 @@ class RepackedModelData(Construct):
         self.compressed = compressed
         self._bucket = bucket
         self._key = key
+        self._reads_acknowledged = False
 
         code = s3_assets.Asset(self, "Code", path=str(code_path), exclude=list(BUILD_JUNK))
         if source_uri is not None:
@@ -217,9 +220,18 @@ class RepackedModelData(Construct):
                     resources=[f"{bucket.bucket_arn}/{self.tower}/*"],
                 ),
                 iam.PolicyStatement(
-                    actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                    actions=["s3:ListBucket"],
                     resources=[bucket.bucket_arn],
                     conditions={"StringLike": {"s3:prefix": [f"{self.tower}/*"]}},
+                ),
+                # Delete (and every abort) starts with ListMultipartUploads under the tower's
+                # prefix. s3:ListBucketMultipartUploads has no s3:prefix condition key in the
+                # Service Authorization Reference
+                # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html),
+                # so an Allow conditioned on it never applies (AccessDenied, DELETE_FAILED): the
+                # listing is granted on the bucket; what can be aborted stays <tower>/* above.
+                iam.PolicyStatement(
+                    actions=["s3:ListBucketMultipartUploads"], resources=[bucket.bucket_arn]
                 ),
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
@@ -322,11 +334,18 @@ class RepackedModelData(Construct):
         )
 
     def read_statements(self) -> list[iam.PolicyStatement]:
-        """Read exactly the generated artifact (object, or objects under the prefix); decrypt."""
+        """Read exactly the generated artifact (object, or objects under the prefix); decrypt.
+
+        Uncompressed, the object ARN ends in ``<prefix>*``: the policy that receives these
+        statements gets that one ``AwsSolutions-IAM5`` finding acknowledged (``_AcknowledgeReads``).
+        """
         key = self.resource.get_att_string(props.ATTR_KEY)
         objects = self._bucket.arn_for_objects(key if self.compressed else f"{key}*")
         statements = [iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects])]
         if not self.compressed:
+            if not self._reads_acknowledged:
+                Aspects.of(Stack.of(self)).add(_AcknowledgeReads(objects))
+                self._reads_acknowledged = True
             statements.append(
                 iam.PolicyStatement(
                     actions=["s3:ListBucket"],
@@ -343,6 +362,47 @@ class RepackedModelData(Construct):
         """Add ``read_statements()`` to ``grantee``'s policy (convenience for CDK grants)."""
         for statement in self.read_statements():
             grantee.grant_principal.add_to_principal_policy(statement)
+
+
+READS_REASON = (
+    "Uncompressed model data is a prefix the repack generates, content-addressed "
+    "(<tower>/<32-hex hash>/, its Key attribute): SageMaker must read every object under it (the "
+    "weights, config and code files it lists through ModelDataSource S3Prefix), so GetObject is "
+    "granted on exactly '<that prefix>*' and nothing else of the bucket."
+)
+
+
+@jsii.implements(IAspect)
+class _AcknowledgeReads:
+    """Acknowledge ``AwsSolutions-IAM5`` for ``<prefix>*`` on each policy granting that read.
+
+    The statements of ``read_statements()`` go into a policy this construct does not own (the
+    execution role's); this aspect finds the policies that hold the object ARN and acknowledges
+    that one finding there, so nothing else of those policies is covered.
+    """
+
+    def __init__(self, objects_arn: str) -> None:
+        self._objects_arn = objects_arn
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, (iam.CfnManagedPolicy, iam.CfnPolicy)):
+            return
+        stack = Stack.of(node)
+        objects = stack.resolve(self._objects_arn)
+        document: dict[str, Any] = stack.resolve(node.policy_document)
+        granting = [
+            statement
+            for statement in _listed(document.get("Statement", []))
+            if statement.get("Effect") == "Allow" and objects in _listed(statement.get("Resource"))
+        ]
+        if not granting:
+            return
+        rule = iam5_findings({"Statement": [{"Effect": "Allow", "Resource": objects}]})
+        acknowledge(node, READS_REASON, *rule)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _acknowledge_provider_framework(provider: cr.Provider) -> None:

@@ -127,7 +127,8 @@ def test_bad_archive_in_uncompressed_mode(world: World) -> None:
 
 def test_missing_key(world: World) -> None:
     with pytest.raises(
-        RepackError, match=rf"s3://{world.source_bucket}/nope.tar.gz: object does not exist"
+        RepackError,
+        match=rf"s3://{world.source_bucket}/nope.tar.gz: HeadObject: object does not exist",
     ):
         build_job(client(), world.properties("nope.tar.gz"))
 
@@ -135,7 +136,7 @@ def test_missing_key(world: World) -> None:
 def test_missing_bucket(world: World) -> None:
     props = world.properties("m.tar.gz", SourceBucket="no-such-bucket-xyz")
     with pytest.raises(
-        RepackError, match=r"s3://no-such-bucket-xyz/m\.tar\.gz: bucket does not exist"
+        RepackError, match=r"s3://no-such-bucket-xyz/m\.tar\.gz: HeadBucket: bucket does not exist"
     ):
         build_job(client(), props)
 

@@ -120,11 +120,14 @@ def test_worker_policy_is_least_privilege(tmp_path: Path) -> None:
             "Resource": {"Fn::Join": ["", [bucket_arn, "/text/*"]]},
         },
         {
-            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            "Action": "s3:ListBucket",
             "Effect": "Allow",
             "Resource": bucket_arn,
             "Condition": {"StringLike": {"s3:prefix": ["text/*"]}},
         },
+        # No s3:prefix condition: ListBucketMultipartUploads has no such key, and an Allow
+        # conditioned on one never applies in AWS (Delete would fail AccessDenied).
+        {"Action": "s3:ListBucketMultipartUploads", "Effect": "Allow", "Resource": bucket_arn},
         {
             "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
             "Effect": "Allow",

@@ -166,3 +166,23 @@ def test_uncompressed_lifecycle(world: World) -> None:
         cfn_event("Delete", props, PhysicalResourceId=created["PhysicalResourceId"]), Context()
     )
     assert world.out_keys() == []
+
+
+STACK_B = "arn:aws:cloudformation:us-east-1:123456789012:stack/other-towers/def"
+
+
+@pytest.mark.parametrize(
+    "other", [{"StackId": STACK_B}, {"LogicalResourceId": "VisionModelData"}], ids=["stack", "id"]
+)
+def test_identical_resources_never_share_an_artifact(world: World, other: dict[str, str]) -> None:
+    """Two resources with the same properties (two stacks, or two ids in one stack): deleting
+    one (RetainOnDelete=false) leaves the other's artifact in place."""
+    source_key = world.put_source(tar_gz({"config.json": b"{}", "w.bin": weights(MIB)}))
+    props = world.properties(source_key, RetainOnDelete="false")
+    first = deploy(cfn_event("Create", props))["PhysicalResourceId"]
+    second = deploy(cfn_event("Create", props, **other))["PhysicalResourceId"]
+    assert first != second
+    index.on_event(cfn_event("Delete", props, PhysicalResourceId=second, **other), Context())
+    assert key_of(second) not in world.out_keys()
+    tree = check_archive(world.get(key_of(first)))
+    assert tree["config.json"] == b"{}"

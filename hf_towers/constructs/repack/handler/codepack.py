@@ -116,29 +116,55 @@ def gzip_member(data: bytes, *, level: int) -> bytes:
     return comp.compress(data) + comp.flush()
 
 
-def pax_comment_header(payload_size: int) -> bytes:
-    """A PAX extended header holding only a ``comment`` record of about ``payload_size`` bytes.
+# Padding members (RFC 1952, https://www.rfc-editor.org/rfc/rfc1952 section 2.3): ID1 ID2, CM=8
+# (deflate), FLG=FEXTRA, MTIME=0, XFL=0, OS=255 (unknown); then XLEN and one subfield; an empty
+# deflate stream (one final fixed-Huffman block, 03 00); CRC32=0 and ISIZE=0 of no data.
+_PAD_HEAD = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff"
+_PAD_TAIL = b"\x03\x00" + b"\x00" * 8
+PAD_SUBFIELD_ID = b"hf"
+"""SI1 SI2 of the padding subfield (unregistered; readers skip subfields they do not know)."""
+MAX_SUBFIELD = 0xFFFF - 4
+"""XLEN is 16 bits and holds the subfield's SI1, SI2 and LEN (4 bytes) before its data."""
+PAD_OVERHEAD = len(_PAD_HEAD) + 2 + 4 + len(_PAD_TAIL)
+"""Bytes of a padding member besides its subfield data (26)."""
+MAX_PAD_MEMBER = PAD_OVERHEAD + MAX_SUBFIELD
 
-    Readers ignore ``comment`` (POSIX.1-2001); the record applies to the entry that follows,
-    which must be ``code/`` so that no original entry is affected.
+
+def _pad_member(size: int) -> bytes:
+    """One empty gzip member of exactly ``size`` bytes (``PAD_OVERHEAD`` to ``MAX_PAD_MEMBER``)."""
+    data_len = size - PAD_OVERHEAD
+    if not 0 <= data_len <= MAX_SUBFIELD:
+        raise ValueError(
+            f"a padding member is {PAD_OVERHEAD} to {MAX_PAD_MEMBER} bytes, not {size}"
+        )
+    xlen = 4 + data_len
+    subfield = PAD_SUBFIELD_ID + data_len.to_bytes(2, "little") + b"\0" * data_len
+    return _PAD_HEAD + xlen.to_bytes(2, "little") + subfield + _PAD_TAIL
+
+
+def padding(size: int) -> bytes:
+    """Empty gzip members carrying ``max(size, PAD_OVERHEAD)`` bytes in all, in ``FEXTRA`` fields.
+
+    They decompress to nothing, so the padding never reaches the tar stream: no reader sees an
+    extra header or entry (bsdtar / libarchive 3.6 and Go's ``archive/tar`` refuse tar special
+    headers over 1 MiB, and the validator refuses repeated PAX headers). Every gzip reader skips
+    ``FEXTRA`` (RFC 1952 section 2.3.1.1) and reads a file as a series of members (section 2.2).
     """
-    value_len = max(payload_size, 1)
-    # No digits: Python < 3.12 scans PAX data with a regex that is quadratic on digit runs.
-    body = b" comment=" + b"x" * value_len + b"\n"
-    length = len(body)
-    while len(str(length).encode()) + len(body) != length:
-        length = len(str(length).encode()) + len(body)
-    record = str(length).encode() + body
-    info = _info("././@PaxHeader", kind=tarfile.XHDTYPE, size=len(record))
-    return info.tobuf(tarfile.USTAR_FORMAT) + _padded(record)
+    total = max(size, PAD_OVERHEAD)
+    count = -(-total // MAX_PAD_MEMBER)
+    base, extra = divmod(total, count)
+    return b"".join(_pad_member(base + (i < extra)) for i in range(count))
 
 
 def first_part(bundle: CodeBundle, *, min_size: int) -> bytes:
-    """Gzip members of the code entries, preceded by a stored padding member up to ``min_size``."""
+    """Padding members up to ``min_size`` bytes in all, then the gzip member of the code entries.
+
+    S3 needs every part but the last to be at least 5 MiB
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html); the parts after this one
+    are the source, copied server-side. Deterministic: the same bundle gives the same bytes.
+    """
     code = gzip_member(tar_entries(bundle), level=9)
     missing = min_size - len(code)
     if missing <= 0:
         return code
-    # Level 0 stores blocks: the member is never shorter than its input.
-    pad = gzip_member(pax_comment_header(missing), level=0)
-    return pad + code
+    return padding(missing) + code

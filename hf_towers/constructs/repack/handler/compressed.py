@@ -1,16 +1,18 @@
 """Repack into one ``model.tar.gz``: the fast path (server-side copy) or the stream path.
 
 Fast path (source has no ``code/``): the output is a series of gzip members, part 1 written by
-the function (a stored padding member, so the part reaches S3's 5 MiB minimum, then the ``code/``
+the function (empty gzip padding members, so the part reaches S3's 5 MiB minimum, then the ``code/``
 entries without an end-of-archive marker), parts 2.. copied server-side from the source with
 UploadPartCopy. The source's own end-of-archive marker ends the combined tar stream.
 
 Stream path (source has ``code/``): the source is inflated once, old ``code/`` entries are dropped,
-new ones are put first, and the result is cut into fixed-size chunks compressed in parallel as
-independent gzip members (stored when incompressible), uploaded as multipart parts.
+new ones are put first, and the result is cut into chunks compressed in parallel as independent
+gzip members (stored when incompressible), uploaded as multipart parts.
 
-Both are resumable across invocations: the open upload (and, for the stream path, where each part
-ends) is kept in a small state object; work stops before ``seconds_left()`` runs out.
+Both are resumable across invocations, and neither re-reads what an earlier invocation read: the
+validation scan (before the fast path's copy) and the stream path save a checkpoint of the source
+read (``source.Checkpoint``: an inflater access point, the tar position, the validator's state) in
+the state object, and stop before ``seconds_left()`` falls under ``MARGIN``.
 """
 
 from __future__ import annotations
@@ -18,63 +20,77 @@ from __future__ import annotations
 import tarfile
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from . import codepack
-from .errors import RepackError, StreamError
-from .gzstream import Inflater
-from .job import Clock, Job, copy_ranges, delete_state, load_state, save_state
+from .errors import RepackError
+from .job import Clock, Job, copy_ranges, delete_state, fail_after_cleanup, load_state, save_state
 from .props import MIN_PART_SIZE
-from .s3io import Multipart, S3Client, exists, read_chunks
-from .tarscan import End, Member, scan
-from .validate import Validator, in_code_dir, normalize
+from .s3io import COPY_READ_TIMEOUT, Multipart, S3Client, client, exists
+from .source import Source
+from .tarscan import End, Member
+from .validate import in_code_dir, normalize
 
 MARGIN = 90.0
-"""Seconds kept in reserve at the end of an invocation."""
+"""Seconds kept in reserve at the end of an invocation (Lambda's remaining time:
+https://docs.aws.amazon.com/lambda/latest/dg/python-context.html)."""
 CHUNK = 4 * 1024 * 1024
 """Uncompressed bytes per gzip member on the stream path."""
+MIN_CHUNK = 256 * 1024
+"""Smallest member cut while winding down to a part boundary at the end of an invocation."""
 COPY_WORKERS = 8
 
 
-def validated_members(job: Job, chunks: Iterable[bytes]) -> Iterator[Member | bytes | End]:
-    """Scan and validate a source stream; ``StreamError`` becomes ``RepackError``."""
-    validator = Validator()
-    try:
-        for event in scan(Inflater(chunks, max_ratio=job.max_ratio)):
-            if isinstance(event, Member):
-                validator.check(event)
-            yield event
-    except StreamError as exc:
-        raise RepackError(job.source_uri, str(exc)) from exc
-
-
 def scan_source(s3: S3Client, job: Job, *, stop_at_code: bool) -> bool:
-    """Read the source once, validating it; return whether it has ``code/`` entries."""
-    chunks = read_chunks(s3, job.source_bucket, job.source_key, etag=job.source_etag)
+    """Read the whole source once, validating it; return whether it has ``code/`` entries."""
     found = False
+    source = Source(s3, job)
     try:
-        for event in validated_members(job, chunks):
+        for event in source.events():
             if isinstance(event, Member) and in_code_dir(normalize(event.name)):
                 found = True
                 if stop_at_code:
                     break
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        source.close()
     return found
+
+
+def _validate(s3: S3Client, job: Job, state: dict[str, Any], seconds_left: Clock) -> str | None:
+    """The mode (``fast``/``stream``) once the source is validated, else None (checkpoint saved)."""
+    source = Source(s3, job, state.get("scan"))
+    try:
+        for event in source.events():
+            if isinstance(event, Member) and in_code_dir(normalize(event.name)):
+                return "stream"  # the stream path validates the rest as it goes
+            if seconds_left() < MARGIN:
+                checkpoint = source.checkpoint().to_json()
+                source.close()  # stop reading first: the socket would keep filling meanwhile
+                save_state(s3, job, {"scan": checkpoint})
+                return None
+    finally:
+        source.close()
+    return "fast"
 
 
 def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
     """Advance the job; True once ``job.out_key`` exists."""
     if exists(s3, job.out_bucket, job.out_key):
         return True
-    state = load_state(s3, job)
-    upload = Multipart.find(s3, job.out_bucket, job.out_key, state["upload_id"]) if state else None
-    if state is None or upload is None:
-        mode = "stream" if scan_source(s3, job, stop_at_code=True) else "fast"
+    state = load_state(s3, job) or {}
+    upload = None
+    if state.get("upload_id"):
+        upload = Multipart.find(s3, job.out_bucket, job.out_key, state["upload_id"])
+    if upload is None:
+        try:
+            mode = state.get("mode") or _validate(s3, job, state, seconds_left)
+        except BaseException as exc:
+            fail_after_cleanup(exc, lambda: delete_state(s3, job))
+        if mode is None:
+            return False
         upload = Multipart.create(s3, job.out_bucket, job.out_key, kms_key=job.kms_key)
         state = {"upload_id": upload.upload_id, "mode": mode, "parts": []}
         save_state(s3, job, state)
@@ -83,10 +99,8 @@ def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
             finished = _fast(s3, job, upload, seconds_left)
         else:
             finished = _stream(s3, job, upload, state, seconds_left)
-    except BaseException:
-        upload.abort()
-        delete_state(s3, job)
-        raise
+    except BaseException as exc:
+        fail_after_cleanup(exc, upload.abort, lambda: delete_state(s3, job))
     if finished:
         delete_state(s3, job)
     return finished
@@ -98,13 +112,17 @@ def _fast(s3: S3Client, job: Job, upload: Multipart, seconds_left: Clock) -> boo
     if 1 not in done:
         done[1] = upload.upload(1, codepack.first_part(job.code, min_size=MIN_PART_SIZE))
     todo = [(n, first, last) for n, (first, last) in enumerate(ranges, start=2) if n not in done]
+    # S3 answers UploadPartCopy once the range is copied: a longer read timeout than for reads.
+    copier = Multipart(
+        client(read_timeout=COPY_READ_TIMEOUT), upload.bucket, upload.key, upload.upload_id
+    )
     running: dict[Future[str], int] = {}
     with ThreadPoolExecutor(COPY_WORKERS) as pool:
         while todo or running:
             while todo and len(running) < COPY_WORKERS and seconds_left() > MARGIN:
                 n, first, last = todo.pop(0)
                 future = pool.submit(
-                    upload.copy,
+                    copier.copy,
                     n,
                     job.source_bucket,
                     job.source_key,
@@ -131,41 +149,86 @@ def compress_chunk(data: bytes) -> bytes:
     return codepack.gzip_member(data, level=level)
 
 
-def rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Fixed-size chunks (the last may be shorter) from pieces of any size."""
-    buf = bytearray()
-    for piece in pieces:
-        buf += piece
-        while len(buf) >= size:
-            yield bytes(buf[:size])
-            del buf[:size]
-    if buf:
-        yield bytes(buf)
+@dataclass
+class _Piece:
+    data: bytes
+    from_source: bool
+    """False for the new ``code/`` entries, which come before the source's."""
 
 
-def _filtered(s3: S3Client, job: Job) -> Iterator[bytes]:
-    """The new tar stream: new ``code/`` entries, then the source's entries except old ``code/``."""
-    yield codepack.tar_entries(job.code)
-    chunks = read_chunks(s3, job.source_bucket, job.source_key, etag=job.source_etag)
-    dropping = False
-    for event in validated_members(job, chunks):
-        if isinstance(event, Member):
-            path = normalize(event.name)
-            dropping = in_code_dir(path)
-            if (
-                not dropping
-                and event.type == tarfile.LNKTYPE
-                and in_code_dir(normalize(event.linkname))
-            ):
-                raise RepackError(
-                    job.source_uri, f"entry {event.name!r} is a hard link into the replaced code/"
-                )
-            if not dropping:
-                yield event.raw
-        elif isinstance(event, End):
-            yield event.raw
-        elif not dropping:
-            yield event
+class Output:
+    """The new tar stream (new ``code/`` entries, then the source's entries except old ``code/``),
+    cut into chunks; each chunk comes with the JSON resume record of the position after it."""
+
+    def __init__(self, s3: S3Client, job: Job, resume: dict[str, Any] | None) -> None:
+        resume = resume or {}
+        self.job = job
+        self.source = Source(s3, job, resume.get("source"))
+        self.dropping = bool(resume.get("dropping", False))
+        self.offset = int(resume.get("out", 0))
+        """Offset in the output tar stream of the next byte."""
+        skip = int(resume.get("skip", 0)) if resume.get("source") is None else self.source.skip
+        self._pieces = self._generate(with_code=resume.get("source") is None)
+        self._piece = _Piece(b"", False)
+        self._used = 0
+        self._skip = skip
+
+    def close(self) -> None:
+        self.source.close()
+
+    def _generate(self, *, with_code: bool) -> Iterator[_Piece]:
+        job = self.job
+        if with_code:
+            yield _Piece(codepack.tar_entries(job.code), False)
+        for event in self.source.events():
+            if isinstance(event, Member):
+                self.dropping = in_code_dir(normalize(event.name))
+                if (
+                    not self.dropping
+                    and event.type == tarfile.LNKTYPE
+                    and in_code_dir(normalize(event.linkname))
+                ):
+                    raise RepackError(
+                        job.source_uri,
+                        f"entry {event.name!r} is a hard link into the replaced code/",
+                    )
+                if not self.dropping:
+                    yield _Piece(event.raw, True)
+            elif isinstance(event, End):
+                yield _Piece(event.raw, True)
+            elif not self.dropping:
+                yield _Piece(event, True)
+
+    def next_chunk(self, size: int) -> tuple[bytes, dict[str, Any]] | None:
+        """Up to ``size`` bytes of the stream (None at its end) and the record to resume after."""
+        out = bytearray()
+        while len(out) < size:
+            if self._used >= len(self._piece.data):
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                self._piece, self._used = piece, 0
+                if self._skip:  # already output before this invocation
+                    self._used = min(self._skip, len(piece.data))
+                    self._skip -= self._used
+                continue
+            take = min(size - len(out), len(self._piece.data) - self._used)
+            out += self._piece.data[self._used : self._used + take]
+            self._used += take
+        if not out:
+            return None
+        self.offset += len(out)
+        return bytes(out), self._record()
+
+    def _record(self) -> dict[str, Any]:
+        if not self._piece.from_source:
+            return {"source": None, "skip": self._used, "out": self.offset}
+        checkpoint = self.source.checkpoint(self._used)
+        return {
+            "source": checkpoint.to_json(),
+            "dropping": self.dropping,
+            "out": self.offset,
+        }
 
 
 def _stream(
@@ -173,61 +236,83 @@ def _stream(
 ) -> bool:
     parts: list[list[Any]] = state["parts"]
     if state.get("last"):
-        upload.complete({int(n): str(etag) for n, etag, _ in parts})
+        upload.complete({int(n): str(etag) for n, etag, *_ in parts})
         return True
-    skip = int(parts[-1][2]) if parts else 0
     workers = 2
     buffer = bytearray()
+    buffer_record: dict[str, Any] | None = None
     # Stay under S3's 10,000 parts whatever the size (stored output ~ source size).
     part_size = max(job.part_size, -(-job.source_size * 11 // 10 // 9_000))
-    pending: deque[tuple[int, Future[bytes]]] = deque()
+    pending: deque[tuple[Future[bytes], dict[str, Any]]] = deque()
     sending: Future[str] | None = None
     sending_meta: list[Any] = []
+    sending_record: dict[str, Any] | None = None
+    progressed = False
+    output = Output(s3, job, state.get("resume"))
 
     def finish_sending(*, last: bool = False) -> None:
         nonlocal sending
         if sending is not None:
             sending_meta[1] = sending.result()
             parts.append(sending_meta)
+            state["resume"] = sending_record
             sending = None
         if last:
             state["last"] = True
         state["parts"] = parts
         save_state(s3, job, state)
 
-    def flush(next_chunk: int) -> None:
-        nonlocal buffer, sending, sending_meta
+    def flush() -> None:
+        nonlocal buffer, sending, sending_meta, sending_record, progressed
         finish_sending()
         if buffer:
+            progressed = True
             number = len(parts) + 1
             data, buffer = buffer, bytearray()
             sending = uploader.submit(upload.upload, number, data)
-            sending_meta = [number, "", next_chunk]
+            sending_meta = [number, "", buffer_record["out"] if buffer_record else -1]
+            sending_record = buffer_record
 
-    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as uploader:
+    try:
+        with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as uploader:
 
-        def drain(limit: int) -> bool:
-            """Collect compressed chunks in order; False when the time is up at a part boundary."""
-            while len(pending) > limit:
-                index, future = pending.popleft()
-                buffer.extend(future.result())
-                if len(buffer) >= part_size:
-                    flush(index + 1)
-                    if seconds_left() < MARGIN:
+            def drain(limit: int, *, send: bool = True) -> None:
+                """Collect compressed chunks in order; a part is sent once it is big enough."""
+                nonlocal buffer_record
+                while len(pending) > limit:
+                    future, record = pending.popleft()
+                    buffer.extend(future.result())
+                    buffer_record = record
+                    if send and len(buffer) >= part_size:
+                        flush()
+
+            winding_down = False
+            while True:
+                if not winding_down and seconds_left() < MARGIN:
+                    winding_down = True
+                if winding_down:
+                    # Out of time: read no further than the next part boundary (>= 5 MiB), and
+                    # stop reading (close the source) before waiting for the last uploads.
+                    drain(0, send=False)
+                    if len(buffer) >= MIN_PART_SIZE or (progressed and not buffer):
+                        output.close()
+                        flush()
+                        finish_sending()
                         return False
-            return True
-
-        for index, chunk in enumerate(rechunk(_filtered(s3, job), CHUNK)):
-            if index < skip:
-                continue
-            pending.append((index, pool.submit(compress_chunk, chunk)))
-            if not drain(workers * 2):
-                finish_sending()
-                return False
-        if not drain(0):
-            finish_sending()
-            return False
-        flush(-1)
-        finish_sending(last=True)
-    upload.complete({int(n): str(etag) for n, etag, _ in parts})
+                    size = min(max(MIN_PART_SIZE - len(buffer), MIN_CHUNK), CHUNK)
+                else:
+                    size = CHUNK
+                item = output.next_chunk(size)
+                if item is None:
+                    break
+                chunk, record = item
+                pending.append((pool.submit(compress_chunk, chunk), record))
+                if not winding_down:
+                    drain(workers * 2)
+            drain(0)
+            flush()
+            finish_sending(last=True)
+    finally:
+        output.close()
+    upload.complete({int(n): str(etag) for n, etag, *_ in parts})
     return True

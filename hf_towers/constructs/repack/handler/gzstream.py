@@ -1,34 +1,225 @@
-"""Streaming gzip decompression of a series of members (RFC 1952) with bounded memory.
+"""Streaming gzip decompression (RFC 1952, any number of members) that can resume mid-stream.
 
 Output comes in chunks of at most ``out_chunk`` bytes whatever the input, so a gzip bomb never
 inflates more than one chunk at a time; the decompression ratio is checked as data flows.
+
+Resuming: Python's ``zlib`` module cannot start inflating in the middle of a deflate stream, but
+the zlib C library it is linked against can (this is how ``zran.c`` in zlib's examples,
+``indexed_gzip`` and ``rapidgzip`` build random-access indexes). The inflater drives zlib through
+``ctypes`` with ``inflate(Z_BLOCK)``, which returns at every deflate block boundary; every
+``span`` output bytes it records an *access point* (``Point``): the compressed offset and bit
+offset of that boundary, the uncompressed offset, the last 32 KiB of output (the dictionary
+later back-references may reach into), and the member's running CRC-32 and length. A new
+``Inflater`` started at a point primes zlib with the leftover bits (``inflatePrime``) and the
+window (``inflateSetDictionary``) and continues exactly where the stream was, reading the source
+only from that byte. Gzip headers and trailers (CRC-32, ISIZE) are parsed and checked here, since
+inflate runs in raw mode. Member starts are access points too (no window needed).
 """
 
 from __future__ import annotations
 
+import base64
+import ctypes
+import ctypes.util
+import logging
+import struct
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import StreamError
 
+LOG = logging.getLogger(__name__)
+
 GZIP_MAGIC = b"\x1f\x8b"
-OUT_CHUNK = 1024 * 1024
+OUT_CHUNK = 256 * 1024
 RATIO_SLACK = 16 * 1024 * 1024
 """Decompressed bytes allowed beyond ``max_ratio * compressed`` (small archives of text)."""
+SPAN = 256 * 1024
+"""Uncompressed bytes between two access points (a resume re-reads at most about this much)."""
+WINDOW = 32768
+MAX_HEADER = 1024 * 1024
+"""Largest gzip member header accepted (FEXTRA + FNAME + FCOMMENT)."""
+KEEP_POINTS = 32
+"""Recent access points kept; the consumer lags the inflater by a few MiB at most."""
+
+Z_OK, Z_STREAM_END, Z_NEED_DICT, Z_BUF_ERROR, Z_BLOCK = 0, 1, 2, -5, 5
+
+
+class _ZStream(ctypes.Structure):
+    """``z_stream`` of zlib.h (same layout on every LP64/LLP64 platform zlib supports)."""
+
+    _fields_ = [
+        ("next_in", ctypes.c_void_p),
+        ("avail_in", ctypes.c_uint),
+        ("total_in", ctypes.c_ulong),
+        ("next_out", ctypes.c_void_p),
+        ("avail_out", ctypes.c_uint),
+        ("total_out", ctypes.c_ulong),
+        ("msg", ctypes.c_char_p),
+        ("state", ctypes.c_void_p),
+        ("zalloc", ctypes.c_void_p),
+        ("zfree", ctypes.c_void_p),
+        ("opaque", ctypes.c_void_p),
+        ("data_type", ctypes.c_int),
+        ("adler", ctypes.c_ulong),
+        ("reserved", ctypes.c_ulong),
+    ]
+
+
+def _load_zlib() -> Any:
+    """The zlib shared library the ``zlib`` module already loaded (dlopen returns it), or None.
+
+    Without it (a Python with zlib linked statically and its symbols hidden), the inflater falls
+    back to ``zlib.decompressobj``, whose access points are only the gzip member starts.
+    """
+    candidates: list[str | None] = ["libz.so.1", "libz.dylib", "zlib1.dll"]
+    errors = []
+    for name in [*candidates, "find_library", getattr(zlib, "__file__", None), None]:
+        if name == "find_library":
+            name = ctypes.util.find_library("z")
+            if name is None:
+                continue
+        try:
+            lib = ctypes.CDLL(name)
+            lib.inflatePrime  # noqa: B018 - the symbols this module needs
+            lib.inflateGetDictionary  # noqa: B018
+        except (OSError, AttributeError) as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        vp, ip = ctypes.c_void_p, ctypes.c_int
+        sp = ctypes.POINTER(_ZStream)
+        lib.zlibVersion.restype = ctypes.c_char_p
+        lib.inflateInit2_.argtypes = [sp, ip, ctypes.c_char_p, ip]
+        lib.inflate.argtypes = [sp, ip]
+        lib.inflateEnd.argtypes = [sp]
+        lib.inflateReset.argtypes = [sp]
+        lib.inflatePrime.argtypes = [sp, ip, ip]
+        lib.inflateSetDictionary.argtypes = [sp, vp, ctypes.c_uint]
+        lib.inflateGetDictionary.argtypes = [sp, vp, ctypes.POINTER(ctypes.c_uint)]
+        return lib
+    LOG.warning("zlib's C library is not loadable (%s): resuming at member starts only", errors)
+    return None
+
+
+_Z = _load_zlib()
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where inflating can restart: a deflate block boundary, or the start of a gzip member."""
+
+    comp: int
+    """Offset in the compressed object of the next whole byte to read."""
+    bits: int
+    """Bits of the byte at ``comp - 1`` not yet decoded (0-7)."""
+    out: int
+    """Uncompressed offset (in the concatenated output of every member)."""
+    window: bytes
+    """Up to 32 KiB of output before ``out`` (empty at a member start)."""
+    crc: int
+    size: int
+    """CRC-32 and length of the current member's output so far."""
+    members: int
+    """Members started before this point (the current one included, unless ``at_member``)."""
+    at_member: bool
+    """A gzip member header starts at ``comp``."""
+
+    @property
+    def read_from(self) -> int:
+        """First byte of the source a resumed read must fetch."""
+        return self.comp - (1 if self.bits else 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "comp": self.comp,
+            "bits": self.bits,
+            "out": self.out,
+            "window": base64.b64encode(zlib.compress(self.window, 6)).decode(),
+            "crc": self.crc,
+            "size": self.size,
+            "members": self.members,
+            "at_member": self.at_member,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Point:
+        return cls(
+            comp=int(data["comp"]),
+            bits=int(data["bits"]),
+            out=int(data["out"]),
+            window=zlib.decompress(base64.b64decode(data["window"])),
+            crc=int(data["crc"]),
+            size=int(data["size"]),
+            members=int(data["members"]),
+            at_member=bool(data["at_member"]),
+        )
+
+
+START = Point(comp=0, bits=0, out=0, window=b"", crc=0, size=0, members=0, at_member=True)
+
+
+def _header_length(buf: bytes, off: int) -> int | None:
+    """Length of the gzip member header at ``buf[off:]``; None if more bytes are needed."""
+    end = len(buf)
+    if end - off < 10:
+        return None
+    if buf[off + 2] != 8:
+        raise StreamError("corrupt gzip stream (unknown compression method)")
+    flags = buf[off + 3]
+    if flags & 0xE0:
+        raise StreamError("corrupt gzip stream (unknown header flags set)")
+    pos = off + 10
+    if flags & 4:  # FEXTRA
+        if end - pos < 2:
+            return None
+        pos += 2 + (buf[pos] | buf[pos + 1] << 8)
+    for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            zero = buf.find(b"\0", pos)
+            if zero < 0:
+                return None
+            pos = zero + 1
+    if flags & 2:  # FHCRC
+        pos += 2
+    return pos - off if pos <= end else None
 
 
 class Inflater:
-    """Decompress ``chunks``; ``compressed`` and ``decompressed`` count bytes so far."""
+    """Decompress ``chunks``; ``compressed`` and ``decompressed`` are absolute byte counts.
+
+    ``chunks`` must start at ``start.read_from`` of the compressed object.
+    """
 
     def __init__(
-        self, chunks: Iterable[bytes], *, max_ratio: float, out_chunk: int = OUT_CHUNK
+        self,
+        chunks: Iterable[bytes],
+        *,
+        max_ratio: float,
+        out_chunk: int = OUT_CHUNK,
+        start: Point = START,
+        span: int = SPAN,
     ) -> None:
         self._chunks = iter(chunks)
         self._max_ratio = max_ratio
         self._out_chunk = out_chunk
-        self.compressed = 0
-        self.decompressed = 0
-        self.members = 0
+        self._start = start
+        self._span = span
+        self.compressed = start.read_from
+        self.decompressed = start.out
+        self.members = start.members
+        self._points: deque[Point] = deque([start], maxlen=KEEP_POINTS)
+
+    def point_before(self, out: int) -> Point:
+        """The newest access point at or before uncompressed offset ``out`` (non-decreasing)."""
+        points = self._points
+        while len(points) > 1 and points[1].out <= out:
+            points.popleft()
+        if points[0].out > out:
+            raise RuntimeError(f"no access point at or before {out} (oldest {points[0].out})")
+        return points[0]
 
     def _check_ratio(self) -> None:
         if self.decompressed > self._max_ratio * self.compressed + RATIO_SLACK:
@@ -38,33 +229,180 @@ class Inflater:
             )
 
     def __iter__(self) -> Iterator[bytes]:
-        pending = b""
-        dec: zlib._Decompress | None = None
-        started = False
+        if _Z is None:
+            yield from self._run_module()
+            return
+        strm = _ZStream()
+        ret = _Z.inflateInit2_(ctypes.byref(strm), -15, _Z.zlibVersion(), ctypes.sizeof(strm))
+        if ret != Z_OK:
+            raise MemoryError(f"inflateInit2 failed ({ret})")
+        try:
+            yield from self._run(strm)
+        finally:
+            _Z.inflateEnd(ctypes.byref(strm))
+
+    def _run(self, strm: _ZStream) -> Iterator[bytes]:
+        start = self._start
+        buf = b""
+        off = 0
+        base = start.read_from  # compressed offset of buf[0]
+
+        def pull() -> bool:
+            """Append the next input chunk to the unconsumed bytes; False at the end."""
+            nonlocal buf, off, base
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            base += off
+            buf = buf[off:] + chunk
+            off = 0
+            self.compressed += len(chunk)
+            return True
+
+        out_buf = ctypes.create_string_buffer(self._out_chunk)
+        out_addr = ctypes.addressof(out_buf)
+        out_view = memoryview(out_buf).cast("B")
+        filled = 0
+        crc, size, members = start.crc, start.size, start.members
+        in_member = not start.at_member
+        last_point = start.out
+        if in_member:
+            if start.bits:
+                if not buf and not pull():
+                    raise StreamError("truncated gzip stream (ends inside a member)")
+                _Z.inflatePrime(ctypes.byref(strm), start.bits, buf[off] >> (8 - start.bits))
+                off += 1
+            if start.window:
+                _Z.inflateSetDictionary(ctypes.byref(strm), start.window, len(start.window))
+        window = ctypes.create_string_buffer(WINDOW)
+        window_len = ctypes.c_uint(0)
         while True:
-            if not pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
+            if not in_member:
+                if off >= len(buf) and not pull():
+                    if members == 0:
+                        raise StreamError("empty object (not a gzip file)")
                     break
-                self.compressed += len(chunk)
-                pending = chunk
-            if dec is None:
-                # A new member starts here: need at least the two magic bytes to judge.
-                while len(pending) < 2:
-                    more = next(self._chunks, None)
-                    if more is None:
-                        break
-                    self.compressed += len(more)
-                    pending += more
-                if pending[:2] != GZIP_MAGIC:
-                    if not started:
+                while len(buf) - off < 2 and pull():
+                    pass
+                if buf[off : off + 2] != GZIP_MAGIC:
+                    if members == 0:
                         raise StreamError("not a gzip file (bad magic bytes)")
                     raise StreamError("trailing data after the last gzip member")
+                if members:
+                    self._points.append(
+                        Point(base + off, 0, self.decompressed, b"", 0, 0, members, True)
+                    )
+                    last_point = self.decompressed
+                while (length := _header_length(buf, off)) is None:
+                    if len(buf) - off > MAX_HEADER:
+                        raise StreamError("corrupt gzip stream (header too long)")
+                    if not pull():
+                        raise StreamError("truncated gzip stream (ends inside a member)")
+                off += length
+                _Z.inflateReset(ctypes.byref(strm))
+                crc = size = 0
+                members += 1
+                self.members = members
+                in_member = True
+                continue
+            if off >= len(buf) and not pull():
+                raise StreamError("truncated gzip stream (ends inside a member)")
+            in_addr = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value or 0
+            avail_in = len(buf) - off
+            avail_out = self._out_chunk - filled
+            strm.next_in = in_addr + off
+            strm.avail_in = avail_in
+            strm.next_out = out_addr + filled
+            strm.avail_out = avail_out
+            ret = _Z.inflate(ctypes.byref(strm), Z_BLOCK)
+            off += avail_in - strm.avail_in
+            produced = avail_out - strm.avail_out
+            if produced:
+                crc = zlib.crc32(out_view[filled : filled + produced], crc)
+                size += produced
+                filled += produced
+                self.decompressed += produced
+                self._check_ratio()
+            if ret == Z_STREAM_END:
+                while len(buf) - off < 8:
+                    if not pull():
+                        raise StreamError("truncated gzip stream (ends inside a member)")
+                want_crc, want_size = struct.unpack_from("<II", buf, off)
+                if want_crc != crc:
+                    raise StreamError("corrupt gzip stream (incorrect data check)")
+                if want_size != size & 0xFFFFFFFF:
+                    raise StreamError("corrupt gzip stream (incorrect length check)")
+                off += 8
+                in_member = False
+            elif ret not in (Z_OK, Z_BUF_ERROR):
+                msg = strm.msg.decode(errors="replace") if strm.msg else f"zlib error {ret}"
+                raise StreamError(f"corrupt gzip stream ({msg})")
+            elif (
+                strm.data_type & 128
+                and not strm.data_type & 64
+                and self.decompressed - last_point >= self._span
+            ):
+                window_len.value = WINDOW
+                _Z.inflateGetDictionary(ctypes.byref(strm), window, ctypes.byref(window_len))
+                self._points.append(
+                    Point(
+                        comp=base + off,
+                        bits=strm.data_type & 7,
+                        out=self.decompressed,
+                        window=window.raw[: window_len.value],
+                        crc=crc,
+                        size=size,
+                        members=members,
+                        at_member=False,
+                    )
+                )
+                last_point = self.decompressed
+            if filled == self._out_chunk or (filled and off >= len(buf)):
+                yield ctypes.string_at(out_addr, filled)
+                filled = 0
+        if filled:
+            yield ctypes.string_at(out_addr, filled)
+
+    def _run_module(self) -> Iterator[bytes]:
+        """The fallback without ``ctypes`` zlib: ``zlib.decompressobj``, points at member starts."""
+        start = self._start
+        if not start.at_member:
+            raise RuntimeError("resuming inside a gzip member needs zlib's inflatePrime")
+        received = start.read_from
+        pending = b""
+        dec: Any = None
+        members = start.members
+
+        def more() -> bytes | None:
+            nonlocal received
+            chunk = next(self._chunks, None)
+            if chunk is not None:
+                received += len(chunk)
+                self.compressed = received
+            return chunk
+
+        while True:
+            if not pending:
+                chunk = more()
+                if chunk is None:
+                    break
+                pending = chunk
+            if dec is None:
+                while len(pending) < 2 and (extra := more()) is not None:
+                    pending += extra
+                if pending[:2] != GZIP_MAGIC:
+                    if members == 0:
+                        raise StreamError("not a gzip file (bad magic bytes)")
+                    raise StreamError("trailing data after the last gzip member")
+                if members:
+                    point = Point(
+                        received - len(pending), 0, self.decompressed, b"", 0, 0, members, True
+                    )
+                    self._points.append(point)
                 dec = zlib.decompressobj(wbits=31)
-                started = True
-                self.members += 1
-            data = pending
-            pending = b""
+                members += 1
+                self.members = members
+            data, pending = pending, b""
             while True:
                 try:
                     out = dec.decompress(data, self._out_chunk)
@@ -81,7 +419,7 @@ class Inflater:
                     break
                 if not data and len(out) < self._out_chunk:
                     break
-        if dec is not None or not started:
-            if not started:
-                raise StreamError("empty object (not a gzip file)")
+        if members == 0:
+            raise StreamError("empty object (not a gzip file)")
+        if dec is not None:
             raise StreamError("truncated gzip stream (ends inside a member)")

@@ -1,7 +1,7 @@
 """Entry points of the repack custom resource, for ``aws_cdk.custom_resources.Provider``.
 
-``on_event`` resolves the inputs and names the output (content-addressed physical id) within
-seconds; ``is_complete`` does the work, resuming across invocations until done. Delete never
+``on_event`` resolves the inputs and names the output (content-addressed physical id, the owning
+stack and logical resource id included, so no two resources share an artifact) within seconds; ``is_complete`` does the work, resuming across invocations until done. Delete never
 touches the source; it removes the generated artifact unless ``RetainOnDelete`` is ``true``.
 """
 
@@ -17,8 +17,8 @@ from . import compressed, prefix, props
 from .codepack import load_zip
 from .errors import RepackError, StreamError
 from .heap import bound_large_buffers
-from .job import Job, state_key
-from .s3io import S3Client, abort_all, client, delete_prefix, describe, head, uri
+from .job import Job, owner_of, state_key
+from .s3io import S3Client, S3Error, abort_all, client, delete_prefix, describe, head, uri
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -39,16 +39,24 @@ def _read_code(s3: S3Client, properties: dict[str, Any]) -> bytes:
     where = uri(bucket, key)
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
+    except S3Error:
+        raise
     except ClientError as exc:
-        raise RepackError(where, describe(exc)) from exc
+        raise S3Error(where, "GetObject", describe(exc)) from exc
     if int(response["ContentLength"]) > MAX_CODE_ZIP:
         raise RepackError(where, f"code bundle is larger than {MAX_CODE_ZIP} bytes")
     data: bytes = response["Body"].read()
     return data
 
 
-def build_job(s3: S3Client, properties: dict[str, Any], *, pinned_etag: str | None = None) -> Job:
-    """Resolve the properties into a ``Job``; bad inputs raise ``RepackError``."""
+def build_job(
+    s3: S3Client,
+    properties: dict[str, Any],
+    *,
+    pinned_etag: str | None = None,
+    owner: str = "",
+) -> Job:
+    """Resolve the properties into a ``Job`` owned by ``owner``; bad inputs raise ``RepackError``."""
     entry_module = str(properties.get(props.ENTRY_MODULE, props.DEFAULT_ENTRY_MODULE))
     code_where = uri(str(properties[props.CODE_BUCKET]), str(properties[props.CODE_KEY]))
     try:
@@ -82,6 +90,7 @@ def build_job(s3: S3Client, properties: dict[str, Any], *, pinned_etag: str | No
         compressed=is_compressed,
         max_ratio=float(properties.get(props.MAX_RATIO, props.DEFAULT_MAX_RATIO)),
         part_size=max(part_size, props.MIN_PART_SIZE),
+        owner=owner,
     )
 
 
@@ -123,7 +132,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event["RequestType"] == "Delete":
         _delete(s3, properties, str(event["PhysicalResourceId"]))
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
-    job = build_job(s3, properties)
+    job = build_job(s3, properties, owner=owner_of(event))
     return {"PhysicalResourceId": job.out_uri, "Data": job.attributes()}
 
 
@@ -133,7 +142,7 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"IsComplete": True}
     s3 = client()
     pinned = event.get("Data", {}).get(props.ATTR_SOURCE_ETAG)
-    job = build_job(s3, event["ResourceProperties"], pinned_etag=pinned)
+    job = build_job(s3, event["ResourceProperties"], pinned_etag=pinned, owner=owner_of(event))
     if job.out_uri != event.get("PhysicalResourceId"):
         raise RepackError(job.source_uri, "inputs changed since this deployment started")
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped,unused-ignore]
 
 from . import props
 from .codepack import CodeBundle
-from .s3io import S3Client, error_code, sse, uri
+from .errors import RepackError
+from .s3io import S3Client, S3Error, error_code, sse, uri
+
+LOG = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 """Seconds left before the invocation must return."""
@@ -36,6 +40,12 @@ class Job:
     compressed: bool
     max_ratio: float
     part_size: int
+    owner: str = ""
+    """``<StackId> <LogicalResourceId>`` of the custom resource: part of the content hash, so two
+    resources with identical properties (in two stacks, or twice in one) never share an artifact
+    and one's Delete cannot remove what the other still uses. Both come with every request:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requests.html
+    """
     copy_part_size: int = COPY_PART_SIZE
 
     @property
@@ -56,6 +66,7 @@ class Job:
             self.code.digest,
             "gz" if self.compressed else "prefix",
             str(self.part_size),
+            self.owner,
         ):
             h.update(part.encode() + b"\0")
         return h.hexdigest()[:32]
@@ -91,7 +102,7 @@ def state_key(tower: str, digest: str) -> str:
 def load_state(s3: S3Client, job: Job) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=job.out_bucket, Key=job.state_key)["Body"].read()
-    except ClientError as exc:
+    except (ClientError, S3Error) as exc:
         if error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
@@ -117,3 +128,29 @@ def copy_ranges(size: int, part: int) -> list[tuple[int, int]]:
     """Inclusive byte ranges covering ``size`` in at most ``MAX_PARTS - 1`` parts."""
     part = min(max(part, -(-size // (MAX_PARTS - 1))), MAX_COPY_PART)
     return [(start, min(start + part, size) - 1) for start in range(0, size, part)]
+
+
+def owner_of(event: dict[str, Any]) -> str:
+    """The owning stack and resource of a custom resource request (empty when absent)."""
+    return f"{event.get('StackId', '')} {event.get('LogicalResourceId', '')}".strip()
+
+
+def fail_after_cleanup(exc: BaseException, *steps: Callable[[], object]) -> NoReturn:
+    """Run the cleanup ``steps`` after ``exc``, then raise ``exc`` (the FAILED reason).
+
+    A cleanup step that fails too does not replace the original error: its message is appended
+    (``<original>; cleanup also failed: <cause>``).
+    """
+    failures: list[str] = []
+    for step in steps:
+        try:
+            step()
+        except Exception as cleanup_exc:
+            LOG.exception("cleanup after %r failed", exc)
+            failures.append(str(cleanup_exc) or type(cleanup_exc).__name__)
+    if not failures or not isinstance(exc, Exception):
+        raise exc
+    also = "; cleanup also failed: " + "; ".join(failures)
+    if isinstance(exc, RepackError):
+        raise RepackError(exc.artifact, exc.problem + also) from exc
+    raise RuntimeError(f"{type(exc).__name__}: {exc}{also}") from exc

@@ -5,6 +5,10 @@ A prefix source is copied object by object server-side (CopyObject, or UploadPar
 object. Either way the source's own ``code/`` is left out and the new code written last; a
 ``<tower>/.repack/<hash>.done`` marker says the prefix is complete. Objects already present are
 skipped, so an invocation that runs out of time is resumed by the next one.
+
+A ``.tar.gz`` source is read from a checkpoint (``source.Checkpoint``) kept in the job's state
+object: the validation read resumes where it stopped, and so does the extraction, at the header
+of the first file not yet written (with the files and links seen so far).
 """
 
 from __future__ import annotations
@@ -14,10 +18,20 @@ import posixpath
 import tarfile
 from typing import Any
 
-from .compressed import MARGIN, scan_source, validated_members
+from .compressed import MARGIN
 from .errors import RepackError
-from .job import MAX_COPY_PART, Clock, Job, copy_ranges
-from .s3io import Multipart, S3Client, exists, list_objects, read_chunks, sse
+from .job import (
+    MAX_COPY_PART,
+    Clock,
+    Job,
+    copy_ranges,
+    delete_state,
+    fail_after_cleanup,
+    load_state,
+    save_state,
+)
+from .s3io import COPY_READ_TIMEOUT, Multipart, S3Client, client, exists, list_objects, sse
+from .source import Source
 from .tarscan import End, Member
 from .validate import in_code_dir, normalize
 
@@ -66,6 +80,8 @@ def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
             **sse(job.kms_key),
         )
     s3.put_object(Bucket=job.out_bucket, Key=done_key(job), Body=b"", **sse(job.kms_key))
+    if not job.source_is_prefix:
+        delete_state(s3, job)
     return True
 
 
@@ -86,13 +102,14 @@ def _copy_object(s3: S3Client, job: Job, src_key: str, size: int, etag: str, dst
             for n, (first, last) in enumerate(copy_ranges(size, job.copy_part_size), start=1)
         }
         upload.complete(parts)
-    except BaseException:
-        upload.abort()
-        raise
+    except BaseException as exc:
+        fail_after_cleanup(exc, upload.abort)
 
 
 def _copy_prefix(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Clock) -> bool:
     objects = source_objects(s3, job.source_bucket, job.source_key)
+    # S3 answers a copy once it is done (up to 5 GiB): a longer read timeout than for reads.
+    s3 = client(read_timeout=COPY_READ_TIMEOUT)
     for obj in objects:
         rel = normalize(str(obj["Key"])[len(job.source_key) :])
         dst = job.out_key + rel
@@ -105,14 +122,36 @@ def _copy_prefix(s3: S3Client, job: Job, present: dict[str, int], seconds_left: 
 
 
 def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Clock) -> bool:
-    """Stream-extract a validated ``.tar.gz`` into one object per file."""
-    scan_source(s3, job, stop_at_code=False)
-    files: dict[str, int] = {}
-    links: list[tuple[str, str]] = []
-    writer: _FileWriter | None = None
-    chunks = read_chunks(s3, job.source_bucket, job.source_key, etag=job.source_etag)
+    """Validate a ``.tar.gz`` (whole), then stream-extract it into one object per file."""
+    state = load_state(s3, job) or {}
     try:
-        for event in validated_members(job, chunks):
+        return _extract_from(s3, job, state, present, seconds_left)
+    except BaseException as exc:
+        fail_after_cleanup(exc, lambda: delete_state(s3, job))
+
+
+def _extract_from(
+    s3: S3Client, job: Job, state: dict[str, Any], present: dict[str, int], seconds_left: Clock
+) -> bool:
+    if not state.get("validated"):
+        source = Source(s3, job, state.get("scan"))
+        try:
+            for _ in source.events():
+                if seconds_left() < MARGIN:
+                    checkpoint = source.checkpoint().to_json()
+                    source.close()  # stop reading before the state is written
+                    save_state(s3, job, {"scan": checkpoint})
+                    return False
+        finally:
+            source.close()
+        state = {"validated": True}
+        save_state(s3, job, state)
+    files: dict[str, int] = dict(state.get("files", {}))
+    links: list[tuple[str, str]] = [(str(a), str(b)) for a, b in state.get("links", [])]
+    writer: _FileWriter | None = None
+    source = Source(s3, job, state.get("extract"))
+    try:
+        for event in source.events():
             if isinstance(event, Member):
                 if writer is not None:
                     writer.close()
@@ -126,12 +165,17 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
                         target = posixpath.join(posixpath.dirname(path), target)
                     links.append((path, normalize(posixpath.normpath(target))))
                 elif event.type != tarfile.DIRTYPE:
-                    files[path] = event.size
                     dst = job.out_key + path
                     if present.get(dst) != event.size:
                         if seconds_left() < MARGIN:
+                            # Resume at this entry's header (already validated).
+                            state["extract"] = source.checkpoint(0).to_json()
+                            state["files"], state["links"] = files, links
+                            source.close()
+                            save_state(s3, job, state)
                             return False
                         writer = _FileWriter(s3, job, dst, event.size)
+                    files[path] = event.size
             elif isinstance(event, End):
                 break
             elif writer is not None:
@@ -139,9 +183,12 @@ def _extract(s3: S3Client, job: Job, present: dict[str, int], seconds_left: Cloc
         if writer is not None:
             writer.close()
             writer = None
-    finally:
+    except BaseException as exc:
         if writer is not None:
-            writer.abort()
+            fail_after_cleanup(exc, writer.abort)
+        raise
+    finally:
+        source.close()
     for path, target in links:
         if target not in files:
             raise RepackError(

@@ -4,6 +4,11 @@
 blocks, extended headers included), then its data as ``bytes`` chunks (padding to 512 included),
 and finally one ``End`` whose data is the end-of-archive marker and trailing zeros. Memory is one
 chunk plus extended headers (bounded by ``max_extended``).
+
+Headers are applied only where every real reader applies them alike (GNU tar, Python ``tarfile``,
+bsdtar, Go's ``archive/tar``, 7-Zip; ``tests/constructs/repack/test_differential.py``): an entry
+whose extended headers they would resolve to different names, links or sizes is refused with a
+``StreamError`` naming the entry, its offset and what the readers do.
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ from dataclasses import dataclass, field
 from .errors import StreamError
 
 BLOCK = 512
-MAX_EXTENDED = 16 * 1024 * 1024
-"""Largest PAX / GNU long-name payload accepted (this tool's own padding header is ~5 MiB)."""
+MAX_EXTENDED = 1024 * 1024
+"""Largest PAX / GNU long-name payload accepted: libarchive (bsdtar) and Go's ``archive/tar``
+refuse special headers over 1 MiB, so a larger one is an archive readers disagree on."""
 
 REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+POSIX_MAGIC = b"ustar\x0000"
+"""Magic and version of a POSIX ustar header (the only kind whose prefix field is read by all)."""
+XATTR_KEYS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+"""PAX keys of extended attributes (restored by bsdtar only; macOS tar writes them)."""
+TREE_KEYS = ("path", "linkpath", "size")
+"""PAX keys that change which path an entry has or how much data it carries."""
 
 
 @dataclass
@@ -49,27 +61,56 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def parse_pax(data: bytes) -> dict[str, str]:
-    """Records ``"<len> <key>=<value>\\n"`` -> dict (POSIX.1-2001)."""
+def parse_pax(data: bytes, offset: int = 0) -> dict[str, str]:
+    """Records ``"<len> <key>=<value>\\n"`` -> dict (POSIX.1-2001), read strictly.
+
+    Lengths are ASCII digits, the records fill the payload (only NUL bytes after the last one) and
+    a key appears once: Python 3.11's ``tarfile`` silently stops at the first record it cannot
+    parse (later records are ignored there, applied by other readers) and readers differ on which
+    of two values for one key wins, so anything looser would be read differently.
+    """
     out: dict[str, str] = {}
     pos = 0
+    where = f"in the PAX header at offset {offset}"
     while pos < len(data) and data[pos] != 0:
-        space = data.find(b" ", pos)
-        if space < 0:
-            raise StreamError(f"corrupt PAX header record at byte {pos}")
-        try:
-            length = int(data[pos:space])
-        except ValueError as exc:
-            raise StreamError(f"corrupt PAX header record at byte {pos}") from exc
+        space = data.find(b" ", pos, pos + 21)
+        digits = data[pos:space] if space > pos else b""
+        if not digits.isdigit():
+            raise StreamError(f"corrupt PAX header record at byte {pos} {where}")
+        length = int(digits)
         end = pos + length
-        if length <= 0 or end > len(data) or data[end - 1] != 0x0A:
-            raise StreamError(f"corrupt PAX header record at byte {pos}")
+        if length <= space - pos + 1 or end > len(data) or data[end - 1] != 0x0A:
+            raise StreamError(f"corrupt PAX header record at byte {pos} {where}")
         key, eq, value = data[space + 1 : end - 1].partition(b"=")
-        if not eq:
-            raise StreamError(f"corrupt PAX header record at byte {pos}")
-        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        if not eq or not key:
+            raise StreamError(f"corrupt PAX header record at byte {pos} {where}")
+        name = key.decode("utf-8", "surrogateescape")
+        if name in out:
+            raise StreamError(
+                f"PAX record {name!r} appears twice {where}: readers disagree on which applies"
+            )
+        out[name] = value.decode("utf-8", "surrogateescape")
         pos = end
+    if data.count(0, pos) != len(data) - pos:
+        raise StreamError(f"data after the last PAX record at byte {pos} {where}")
     return out
+
+
+def _sparse(key: str) -> bool:
+    return key.startswith("GNU.sparse.") or key in ("SCHILY.realsize", "SUN.holesdata")
+
+
+def _long_name(payload: bytes, what: str, offset: int) -> str:
+    """The name held by a GNU ``L``/``K`` header: NUL-terminated, no NUL inside."""
+    name = payload.rstrip(b"\0")
+    if b"\0" in name:
+        raise StreamError(
+            f"{what} at offset {offset} has a NUL byte inside the name ({name!r}): "
+            "readers disagree on where the name ends"
+        )
+    if not name:
+        raise StreamError(f"{what} at offset {offset} is empty")
+    return name.decode("utf-8", "surrogateescape")
 
 
 class _Blocks:
@@ -134,20 +175,75 @@ def _header(block: bytes, offset: int) -> tarfile.TarInfo:
         raise StreamError(f"corrupt tar header at offset {offset} ({exc})") from exc
 
 
+def _check_header(
+    block: bytes, info: tarfile.TarInfo, name: str, pax: dict[str, str], *, overridden: bool
+) -> None:
+    """Refuse header fields that the five readers (GNU tar, Python ``tarfile``, bsdtar, Go's
+    ``archive/tar``, 7-Zip) interpret differently; ``name`` is the final name (PAX/long applied)."""
+    where = f"entry {name!r} at offset {info.offset}"
+    if info.size < 0:
+        raise StreamError(f"{where} has a negative size ({info.size})")
+    if block[345] != 0 and block[257:265] != POSIX_MAGIC:
+        prefix = block[345:500].split(b"\0", 1)[0]
+        raise StreamError(
+            f"{where} has a ustar prefix field ({prefix!r}) in a header that is not POSIX ustar "
+            f"(magic {bytes(block[257:265])!r}): readers disagree on whether it is part of the "
+            "name (Python tarfile always puts it in front, GNU tar and bsdtar only for POSIX "
+            "ustar headers)"
+        )
+    raw_kind = block[156:157]
+    if raw_kind in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
+        field_slash = block[:100].split(b"\0", 1)[0].endswith(b"/")
+        old_style_dir = raw_kind == tarfile.AREGTYPE and field_slash and not overridden
+        if name.endswith("/") or (field_slash and not old_style_dir):
+            raise StreamError(
+                f"{where} is a regular file whose name ends with '/': readers disagree on "
+                "whether it is a file or a directory (GNU tar, bsdtar and 7-Zip make a directory, "
+                "Python tarfile and Go a file)"
+            )
+    if "size" in pax:
+        value = pax["size"]
+        if not (value.isascii() and value.isdigit()):
+            raise StreamError(
+                f"{where} has a corrupt PAX size {value!r}: Python tarfile reads it as 0, "
+                "other readers fail"
+            )
+        if info.size not in (0, int(value)):
+            # Writers put 0 (Python, GNU tar) in the header when the size needs the PAX record.
+            raise StreamError(
+                f"{where} has a PAX size ({value}) that differs from its header's size field "
+                f"({info.size}): a reader that does not apply PAX records reads a different "
+                "amount of data and every later header differently"
+            )
+
+
 def scan(
-    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED
+    chunks: Iterable[bytes], *, max_extended: int = MAX_EXTENDED, offset: int = 0
 ) -> Iterator[Member | bytes | End]:
-    """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``."""
+    """Yield ``Member``, its data chunks, ..., then ``End``. Raises ``StreamError``.
+
+    Every entry whose headers real readers would apply differently is refused (see
+    ``docs/repack.md``): more than one GNU long name, long link or PAX header for one entry, a
+    long name together with a PAX path (or a long link with a PAX linkpath), PAX global headers
+    that set a path, link or size, PAX sizes that differ from the header's, ustar prefixes outside
+    POSIX headers, regular files whose name ends with ``/``.
+
+    ``offset``: where ``chunks`` start in the tar stream (a header boundary), for a resumed scan.
+    """
     blocks = _Blocks(chunks)
+    blocks.offset = offset
     if blocks.at_eof():
         raise StreamError("empty archive (no data)")
     while True:
         start = blocks.offset
         raw: list[bytes] = []
-        pax: dict[str, str] = {}
+        pax: dict[str, str] | None = None
         long_name: str | None = None
         long_link: str | None = None
+        extended = 0
+        twice = ""
         while True:
+            at = blocks.offset
             block = blocks.read(BLOCK, "a header")
             if block.count(0) == BLOCK:
                 if start == 0 and not raw:
@@ -161,41 +257,83 @@ def scan(
                     trailer.append(chunk)
                 yield End(raw=b"".join(trailer), offset=start)
                 return
-            info = _header(block, blocks.offset - BLOCK)
+            info = _header(block, at)
+            info.offset = start
             raw.append(block)
             kind = info.type
-            if kind in EXTENDED:
-                if info.size > max_extended:
+            if kind not in EXTENDED:
+                break
+            if not 0 <= info.size <= max_extended:
+                raise StreamError(
+                    f"extended header of {info.size} bytes at offset {at} is larger than "
+                    f"{max_extended} bytes: readers disagree (bsdtar and Go's archive/tar refuse "
+                    "special headers over 1 MiB)"
+                )
+            data = blocks.read(_padded(info.size), "an extended header")
+            raw.append(data)
+            payload = data[: info.size]
+            if kind == tarfile.XGLTYPE:
+                if extended:
                     raise StreamError(
-                        f"extended header too large ({info.size} bytes) at offset {start}"
+                        f"PAX global header at offset {at} comes between the extended headers "
+                        f"of one entry (offset {start}): readers disagree on what applies"
                     )
-                data = blocks.read(_padded(info.size), "an extended header")
-                raw.append(data)
-                payload = data[: info.size]
-                if kind == tarfile.GNUTYPE_LONGNAME:
-                    long_name = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                elif kind == tarfile.GNUTYPE_LONGLINK:
-                    long_link = payload.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                elif kind == tarfile.XHDTYPE:
-                    pax.update(parse_pax(payload))
-                else:
-                    bad = {"path", "linkpath", "size"} & parse_pax(payload).keys()
-                    if bad:
-                        raise StreamError(
-                            f"unsupported global PAX header keys {sorted(bad)} at offset {start}"
-                        )
+                bad = sorted(k for k in parse_pax(payload, at) if k in TREE_KEYS or _sparse(k))
+                if bad:
+                    raise StreamError(
+                        f"unsupported global PAX header keys {bad} at offset {at}: a global "
+                        "path, linkpath or size applies to every later entry in Python tarfile "
+                        "and GNU tar, is ignored by others"
+                    )
                 continue
-            break
-        if any(k.startswith("GNU.sparse") for k in pax) or kind == tarfile.GNUTYPE_SPARSE:
-            raise StreamError(f"sparse entries are not supported ({info.name!r} at offset {start})")
+            extended += 1
+            if kind == tarfile.GNUTYPE_LONGNAME:
+                twice = twice or ("GNU long name" if long_name is not None else "")
+                long_name = _long_name(payload, "GNU long name", at)
+            elif kind == tarfile.GNUTYPE_LONGLINK:
+                twice = twice or ("GNU long link name" if long_link is not None else "")
+                long_link = _long_name(payload, "GNU long link name", at)
+            else:
+                twice = twice or ("PAX extended header" if pax is not None else "")
+                records = parse_pax(payload, at)
+                pax = records if pax is None else {**pax, **records}
+        pax = pax or {}
         name = pax.get("path", long_name if long_name is not None else info.name)
         linkname = pax.get("linkpath", long_link if long_link is not None else info.linkname)
-        size = info.size
-        if "size" in pax:
-            try:
-                size = int(pax["size"])
-            except ValueError as exc:
-                raise StreamError(f"corrupt PAX size for {name!r} at offset {start}") from exc
+        where = f"entry {name!r} at offset {start}"
+        if twice:
+            raise StreamError(
+                f"{where} has more than one {twice}: readers disagree on which applies "
+                "(Python tarfile takes the first, the others the last or fail)"
+            )
+        if long_name is not None and "path" in pax:
+            raise StreamError(
+                f"{where} has both a GNU long name and a PAX path ({long_name!r} vs "
+                f"{pax['path']!r}): readers disagree on which applies (GNU tar and 7-Zip take "
+                "the PAX path, Python tarfile and bsdtar the header that comes first, Go the "
+                "long name)"
+            )
+        if long_link is not None and "linkpath" in pax:
+            raise StreamError(
+                f"{where} has both a GNU long link name and a PAX linkpath ({long_link!r} vs "
+                f"{pax['linkpath']!r}): readers disagree on which applies"
+            )
+        if pax and (long_name is not None or long_link is not None):
+            raise StreamError(
+                f"{where} has both GNU (long name or link) and PAX extended headers: readers "
+                "disagree on which applies (bsdtar turns a PAX path with a GNU long link into a "
+                "regular file)"
+            )
+        xattrs = sorted(k for k in pax if k.startswith(XATTR_KEYS))
+        if xattrs and kind not in (*REGULAR, tarfile.DIRTYPE):
+            raise StreamError(
+                f"{where} is not a file or directory but has extended attributes {xattrs}: bsdtar "
+                "fails to set them on it, the other readers ignore them"
+            )
+        if any(_sparse(k) for k in pax) or kind == tarfile.GNUTYPE_SPARSE:
+            raise StreamError(f"sparse entries are not supported ({name!r} at offset {start})")
+        _check_header(block, info, name, pax, overridden=long_name is not None or "path" in pax)
+        size = int(pax["size"]) if "size" in pax else info.size
         member = Member(
             name=name,
             linkname=linkname,
@@ -209,4 +347,7 @@ def scan(
         if kind in REGULAR:
             yield from blocks.stream(_padded(size), f"the data of {name!r}")
         elif size:
-            raise StreamError(f"non-file entry {name!r} carries {size} data bytes")
+            raise StreamError(
+                f"non-file entry {name!r} at offset {start} carries {size} data bytes: readers "
+                "disagree on whether they are data or the next header"
+            )
