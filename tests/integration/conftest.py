@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from .ministack_server import MiniStack
+from .ministack_venv import ensure_venv
 
 
 @pytest.fixture(scope="module")
 def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
     """A started server (127.0.0.1, AUTH=true, HTTPS). Fails (never skips) if it cannot start."""
-    server = MiniStack(Path(tmp_path_factory.mktemp("ministack")))
+    server = MiniStack(Path(tmp_path_factory.mktemp("ministack")), python=str(ensure_venv()))
     try:
         server.start()
         yield server

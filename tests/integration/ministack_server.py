@@ -16,8 +16,8 @@ Settings read from MiniStack 1.5.33's source (``ministack/app.py``, ``core/tls.p
   (botocore) and ``NODE_EXTRA_CA_CERTS`` (Node: the CDK CLI and the Provider framework's
   functions); the server's environment carries both, and its Lambda processes inherit it.
 * Lambdas run as host processes (``LAMBDA_EXECUTOR=local``): Python ones with the server's own
-  interpreter (so with this venv's boto3), Node ones with ``node`` from ``PATH`` (the venv's
-  Node 24 first on ``PATH``).
+  interpreter (so with the boto3 of its venv, ``ministack_venv.py``), Node ones with ``node``
+  from ``PATH`` (the project venv's Node 24).
 * ``TMPDIR``: the server's temporary files (Lambda code folders) stay in the fixture's folder;
   ``S3_DATA_DIR`` likewise (``S3_PERSIST`` stays off: state lives in memory).
 
@@ -106,8 +106,10 @@ class MiniStack:
             if not k.startswith(("AWS_", "MINISTACK_", "LOCALSTACK_"))
             and k not in ("GATEWAY_PORT", "EDGE_PORT", "AUTH", "USE_SSL", "SERVICES")
         }
-        venv_bin = str(Path(self.python).parent)
-        env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
+        # The server's venv (its interpreter runs the Python Lambdas), then the project's venv:
+        # its Node 24 runs the CDK CLI and the Provider framework's Node functions.
+        bins = [str(Path(self.python).parent), str(Path(sys.executable).parent)]
+        env["PATH"] = os.pathsep.join([*bins, env.get("PATH", "")])
         env["AWS_CA_BUNDLE"] = str(self.cert)
         env["NODE_EXTRA_CA_CERTS"] = str(self.cert)
         env["AWS_DEFAULT_REGION"] = REGION
@@ -172,8 +174,8 @@ class MiniStack:
             if self._proc.poll() is not None:
                 raise MiniStackError(
                     f"MiniStack exited with {self._proc.returncode} at start "
-                    f"(`{self.python} -m ministack`; is `ministack` from requirements-dev.txt "
-                    f"installed?):\n{self.log_tail()}"
+                    f"(`{self.python} -m ministack`; is `ministack` from "
+                    f"tests/integration/requirements-ministack.txt installed?):\n{self.log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(

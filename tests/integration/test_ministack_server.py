@@ -20,4 +20,4 @@ def test_a_server_that_cannot_start_fails_with_its_output(tmp_path: Path) -> Non
     message = str(failure.value)
     assert "exited with 1" in message
     assert "No module named ministack" in message
-    assert "requirements-dev.txt" in message
+    assert "requirements-ministack.txt" in message

@@ -22,6 +22,8 @@ What MiniStack covers and what it does not (1.5.33, read from its source):
 * KMS key policies and the CloudWatch Logs service principal are not exercised (the handler's
   log writes go to MiniStack's log store without a key-policy check); no SageMaker resources.
 * CDK's bucket auto-delete handler cannot run there, so the artifact store is RETAIN.
+* The handler runs with the MiniStack venv's interpreter (the host's Python 3.11 and the boto3
+  of ``requirements-ministack.txt``), not Lambda's Python 3.14 runtime.
 * A failed Delete in the cleanup phase of an update does not fail the update (as on AWS): the
   test reads the stack events for ``DELETE_FAILED`` instead of trusting the stack status.
 """
