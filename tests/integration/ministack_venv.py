@@ -29,23 +29,27 @@ class MiniStackVenvError(RuntimeError):
     """The venv could not be made; the message has pip's output and what to do."""
 
 
-def _digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+def _digest(requirements: Path) -> str:
+    return hashlib.sha256(requirements.read_bytes()).hexdigest()
 
 
-def ensure_venv(path: Path = VENV) -> Path:
+def ensure_venv(path: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
     """The Python of an up-to-date MiniStack venv at ``path`` (made or remade if needed)."""
     python = path / "bin" / "python"
     stamp = path / ".requirements-sha256"
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / f"{path.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists() and stamp.exists() and stamp.read_text().strip() == _digest():
+        if (
+            python.exists()
+            and stamp.exists()
+            and stamp.read_text().strip() == _digest(requirements)
+        ):
             return python
         venv.EnvBuilder(clear=True, with_pip=True).create(path)
         result = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-             str(REQUIREMENTS)],
+             str(requirements)],
             capture_output=True,
             text=True,
             timeout=INSTALL_TIMEOUT_S,
@@ -53,11 +57,11 @@ def ensure_venv(path: Path = VENV) -> Path:
         )  # fmt: skip
         if result.returncode != 0:
             raise MiniStackVenvError(
-                f"pip could not install {REQUIREMENTS.relative_to(REPO)} into "
+                f"pip could not install {requirements} into "
                 f"{path} (exit {result.returncode}); the package index must be reachable, or "
                 f"fix the pins in that file:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
             )
-        stamp.write_text(_digest() + "\n")
+        stamp.write_text(_digest(requirements) + "\n")
         return python
 
 
