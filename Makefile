@@ -53,6 +53,7 @@ readers:
 	fi
 
 pytest: $(DEV_STAMP) $(NODE_STAMP) readers
+	$(PY) -m tests.integration.ministack_venv
 	$(PY) -m pytest
 
 ## The gate: lint, types, tests.

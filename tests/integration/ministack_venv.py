@@ -18,7 +18,7 @@ import sys
 import venv
 from pathlib import Path
 
-from hf_towers.cdk_cli import REPO
+from hf_towers.tools.cdk_cli import REPO
 
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-ministack.txt"
 VENV = REPO / ".venv" / "ministack"

@@ -42,7 +42,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from hf_towers.cdk_cli import REPO, cdk_command
+from hf_towers.tools.cdk_cli import REPO, cdk_command
 from tests.constructs.repack.archives import check_archive, tar_gz, weights
 
 from .ministack_server import REGION, MiniStack
