@@ -53,15 +53,11 @@ ANSWERS["application/x-npy"] = "npy"
 Embedder = Callable[[Any, list[str]], tuple[torch.Tensor, Sequence[bool]]]
 
 
+# --- shared skeleton: identical in model_code/vision and model_code/text (tests/model_code) ---
+
+
 class BadRequest(ValueError):
     """The request is at fault: answered with HTTP 400 and this message."""
-
-
-class Tower(NamedTuple):
-    """What ``model_fn`` hands the other handlers: the loaded model and how to run it."""
-
-    model: Any
-    embed: Embedder
 
 
 def _require_safetensors(model_dir: str) -> None:
@@ -72,6 +68,28 @@ def _require_safetensors(model_dir: str) -> None:
             f"{model_dir} has no *.safetensors weights (it has {found}): save the checkpoint "
             "with save_pretrained(dir, safe_serialization=True) and package it again"
         )
+
+
+def json_rows(rows: np.ndarray[Any, Any]) -> str:
+    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
+
+    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
+    rows would print each as a 17-digit float64, about 3x slower and half again as long.
+    """
+    if not np.isfinite(rows).all():
+        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
+    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
+    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
+
+
+# --- end of the shared skeleton ---
+
+
+class Tower(NamedTuple):
+    """What ``model_fn`` hands the other handlers: the loaded model and how to run it."""
+
+    model: Any
+    embed: Embedder
 
 
 def load_text_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
@@ -168,18 +186,6 @@ def predict_fn(texts: list[str], tower: Tower) -> dict[str, Any]:
         rows = torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
     rows = rows + np.float32(0.0)  # -0.0 -> 0.0: JSON and NPY agree bit for bit
     return {"embeddings": rows, "truncated": [bool(flag) for flag in truncated]}
-
-
-def json_rows(rows: np.ndarray[Any, Any]) -> str:
-    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
-
-    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
-    rows would print each as a 17-digit float64, about 3x slower and half again as long.
-    """
-    if not np.isfinite(rows).all():
-        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
-    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
-    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
 
 
 def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:

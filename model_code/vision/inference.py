@@ -62,8 +62,36 @@ if MAX_IMAGE_PIXELS < 1:
     raise ValueError(f"MAX_IMAGE_PIXELS must be at least 1, not {MAX_IMAGE_PIXELS}")
 
 
+# --- shared skeleton: identical in model_code/vision and model_code/text (tests/model_code) ---
+
+
 class BadRequest(ValueError):
     """The request is at fault: answered with HTTP 400 and this message."""
+
+
+def _require_safetensors(model_dir: str) -> None:
+    """Weights are read from safetensors only: a pickled ``.bin`` can run code when loaded."""
+    if not any(Path(model_dir).glob("*.safetensors")):
+        found = sorted(path.name for path in Path(model_dir).iterdir())
+        raise FileNotFoundError(
+            f"{model_dir} has no *.safetensors weights (it has {found}): save the checkpoint "
+            "with save_pretrained(dir, safe_serialization=True) and package it again"
+        )
+
+
+def json_rows(rows: np.ndarray[Any, Any]) -> str:
+    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
+
+    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
+    rows would print each as a 17-digit float64, about 3x slower and half again as long.
+    """
+    if not np.isfinite(rows).all():
+        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
+    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
+    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
+
+
+# --- end of the shared skeleton ---
 
 
 @dataclass(frozen=True)
@@ -151,16 +179,6 @@ class ClipPixels:
         else:
             batch = crops.to(torch.float64).mul_(self.scale).to(torch.float32)
         return batch.sub_(self.mean).div_(self.std).permute(0, 3, 1, 2).contiguous()
-
-
-def _require_safetensors(model_dir: str) -> None:
-    """Weights are read from safetensors only: a pickled ``.bin`` can run code when loaded."""
-    if not any(Path(model_dir).glob("*.safetensors")):
-        found = sorted(path.name for path in Path(model_dir).iterdir())
-        raise FileNotFoundError(
-            f"{model_dir} has no *.safetensors weights (it has {found}): save the checkpoint "
-            "with save_pretrained(dir, safe_serialization=True) and package it again"
-        )
 
 
 def load_vision_tower(model_dir: str, device: torch.device, dtype: torch.dtype) -> Any:
@@ -282,18 +300,6 @@ def predict_fn(images: list[Image.Image], tower: Tower) -> dict[str, np.ndarray[
         )
     rows = torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()
     return {"embeddings": rows + np.float32(0.0)}  # -0.0 -> 0.0: JSON and NPY agree bit for bit
-
-
-def json_rows(rows: np.ndarray[Any, Any]) -> str:
-    """An ``(n, dim)`` float32 array as a JSON array of rows, in one format call per row.
-
-    Nine significant digits give back the exact float32 on parsing; ``json.dumps`` of the
-    rows would print each as a 17-digit float64, about 3x slower and half again as long.
-    """
-    if not np.isfinite(rows).all():
-        raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
-    row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
-    return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
 
 
 def output_fn(prediction: dict[str, Any], accept: str) -> bytes | str:

@@ -261,3 +261,26 @@ def test_code_dir_is_standalone(tower) -> None:
     assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
     functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert {"model_fn", "input_fn", "predict_fn", "output_fn"} <= functions
+
+
+SKELETON_START = "# --- shared skeleton: identical in model_code/vision and model_code/text"
+SKELETON_END = "# --- end of the shared skeleton ---"
+
+
+def _skeleton(tower: str) -> str:
+    text = (REPO / "model_code" / tower / "inference.py").read_text()
+    start, end = text.index(SKELETON_START), text.index(SKELETON_END)
+    return text[start:end]
+
+
+def test_the_towers_share_one_skeleton_byte_for_byte() -> None:
+    """Each code/ must stay standalone (it is a container's code folder), so the helpers both
+    towers need are copied: this keeps the copies identical."""
+    vision, text = _skeleton("vision"), _skeleton("text")
+    assert vision == text
+    defined = {
+        node.name
+        for node in ast.parse(vision.split("\n", 1)[1]).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    assert defined == {"BadRequest", "_require_safetensors", "json_rows"}
