@@ -1,6 +1,6 @@
 """``ServingImage``: the custom serving container (Dockerfile next to this module) as an ECR asset.
 
-Instantiate it only for a tower whose config says ``image: build``: creating the construct only
+Not used by any stack yet (config takes ``image: dlc`` or an ECR URI). Creating the construct only
 fingerprints the build context at synth; the image is built when the asset is published
 (``cdk deploy``), which needs Docker. Nothing else in the app needs Docker.
 
