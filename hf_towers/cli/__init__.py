@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # Module names under hf_towers.cli, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("deploy", "serve", "recommend")
+COMMANDS: tuple[str, ...] = ("deploy", "serve", "toy_model", "recommend")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+from hf_towers.cli.toy_model import INFERENCE_HINT
 from hf_towers.serving.artifact import DEFAULT_MAX_RATIO
 
 MAX_RATIO_LIMIT = 10000.0
@@ -74,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     # Imported here: torch and the toolkit are heavy and not needed by the other commands.
-    from hf_towers.serving.local_server import build_server
+    try:
+        from hf_towers.serving.local_server import build_server
+    except ModuleNotFoundError as missing:
+        print(f"serve: {INFERENCE_HINT} ({missing.name} is missing)", file=sys.stderr)
+        return 3
 
     try:
         server = build_server(
