@@ -70,6 +70,8 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             log_retention_days=config.log_retention_days,
             env=env,
             description=f"{config.project} {config.environment}: {tower.kind.value} tower '{name}'",
+            # The production endpoints: a protected environment protects every stack.
+            termination_protection=config.protected,
         )
     access = AccessStack(
         scope,
@@ -82,6 +84,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         deployer_role_names=config.deployer_role_names,
         env=env,
         description=f"{config.project} {config.environment}: deployer policy",
+        termination_protection=config.protected,
     )
     api: ApiStack | None = None
     if config.api.enabled:

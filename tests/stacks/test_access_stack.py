@@ -115,3 +115,18 @@ def test_mixed_case_endpoint_names_are_lower_case_in_every_policy() -> None:
                 found += re.findall(r"endpoint/([A-Za-z0-9-]+)", json.dumps(resource))
     assert "mytextendpoint" in found
     assert [name for name in found if name != name.lower()] == []
+
+
+def test_a_protected_environment_protects_every_stack() -> None:
+    """The README promised termination protection for protected environments; only the
+    artifacts and API stacks had it, not the tower stacks (the production endpoints)."""
+    from tests.synth_helpers import build
+
+    data = default_data()
+    data.update(removal_policy="retain", protected=True, api={"enabled": True})
+    _, deployed = build(data)
+    unprotected = [s.stack_name for s in deployed.stacks if not s.termination_protection]
+    assert unprotected == []
+    assert len(deployed.stacks) == 6  # artifacts, three towers, access, api
+    _, open_env = build(default_data())
+    assert [s.termination_protection for s in open_env.stacks] == [False] * 5
