@@ -31,6 +31,7 @@ from constructs import Construct, IConstruct
 
 from hf_towers.compliance import acknowledge, iam5_findings, iam5_resource_ids
 from hf_towers.constructs.model_data import split_s3_uri
+from hf_towers.constructs.s3_location import s3_arn
 
 from .runtime.handler import props
 
@@ -152,7 +153,7 @@ class RepackedModelData(Construct):
             src_bucket, src_key = split_s3_uri(source_uri)
             if src_key.endswith("/") and compressed:
                 raise ValueError("a prefix source_uri needs compressed=False")
-            source_arn = f"arn:{Stack.of(self).partition}:s3:::{src_bucket}"
+            source_arn = s3_arn(Stack.of(self).partition, src_bucket)
         else:
             path = Path(str(source_path))
             if path.is_dir():
