@@ -14,6 +14,7 @@ from hf_towers.compliance import add_nag_packs
 from hf_towers.config import ConfigError, load_config
 from hf_towers.environment import add_environment
 from hf_towers.feature_flags import FEATURE_FLAGS
+from hf_towers.images import ImageResolutionError
 
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 
@@ -27,7 +28,10 @@ def main() -> None:
         config = load_config(Path(config_path))
     except ConfigError as exc:
         sys.exit(f"error: {exc}")
-    add_environment(app, config)
+    try:
+        add_environment(app, config)
+    except ImageResolutionError as exc:  # versions the DLC tables do not have: the user's fix
+        sys.exit(f"error: {config_path}: {exc}")
     add_nag_packs(app)
     app.synth()
 

@@ -13,13 +13,15 @@ from pathlib import Path
 from aws_cdk import App, Environment
 
 from hf_towers.compliance import add_nag_packs
-from hf_towers.config import ConfigError
+from hf_towers.config import ConfigError, EnvironmentConfig
 from hf_towers.config.pipeline import (
+    PipelineConfig,
     PipelineConfigError,
     load_pipeline_config,
     load_pipeline_environments,
 )
 from hf_towers.feature_flags import FEATURE_FLAGS
+from hf_towers.images import ImageResolutionError
 from hf_towers.pipeline.pipeline_stack import PIPELINE_CONFIG_CONTEXT, PipelineStack
 
 REPO = Path(__file__).parent
@@ -38,6 +40,17 @@ def main() -> None:
         environments = load_pipeline_environments(config, REPO)
     except (PipelineConfigError, ConfigError) as exc:
         sys.exit(f"error: {exc}")
+    try:
+        _pipeline(app, config, environments, config_file)
+    except ImageResolutionError as exc:  # versions the DLC tables do not have: the user's fix
+        sys.exit(f"error: {exc}")
+    add_nag_packs(app)
+    app.synth()
+
+
+def _pipeline(
+    app: App, config: PipelineConfig, environments: list[EnvironmentConfig], config_file: str
+) -> None:
     PipelineStack(
         app,
         f"{config.project}-pipeline",
@@ -49,8 +62,6 @@ def main() -> None:
         description=f"{config.project}: self-mutating delivery pipeline (tooling account)",
         termination_protection=True,
     )
-    add_nag_packs(app)
-    app.synth()
 
 
 if __name__ == "__main__":

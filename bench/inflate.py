@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_towers.constructs.repack.handler.gzstream import Inflater
+from hf_towers.constructs.repack.runtime.handler.gzstream import Inflater
 
 MIB = 1024 * 1024
 

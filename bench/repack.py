@@ -172,9 +172,9 @@ def child(args: argparse.Namespace) -> None:
     else:
         import dataclasses
 
-        from hf_towers.constructs.repack.handler import compressed, props
-        from hf_towers.constructs.repack.handler.index import build_job
-        from hf_towers.constructs.repack.handler.s3io import Multipart, client
+        from hf_towers.constructs.repack.runtime.handler import compressed, props
+        from hf_towers.constructs.repack.runtime.handler.index import build_job
+        from hf_towers.constructs.repack.runtime.handler.s3io import Multipart, client
 
         waits = {"seconds": 0.0}
 
@@ -192,7 +192,7 @@ def child(args: argparse.Namespace) -> None:
         Multipart.copy = timed(Multipart.copy)  # type: ignore[method-assign]
         Multipart.complete = timed(Multipart.complete)  # type: ignore[method-assign]
         s3 = client()
-        properties = {
+        properties: props.ResourceProperties = {
             props.SOURCE_BUCKET: BUCKET,
             props.SOURCE_KEY: args.key,
             props.CODE_BUCKET: BUCKET,

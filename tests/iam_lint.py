@@ -192,7 +192,7 @@ KINDS: dict[str, _Kind] = {
 
 # Custom resources: attributes of the handlers this product ships.
 CUSTOM_ATTRS: dict[str, dict[str, str]] = {
-    # hf_towers/constructs/repack/handler/props.py: ATTR_KEY is the generated object key
+    # hf_towers/constructs/repack/runtime/handler/props.py: ATTR_KEY is the generated object key
     # (compressed) or key prefix ending in "/" (uncompressed), under <OutputPrefix>/<32 hex>/.
     "Custom::RepackedModelData": {
         "Key": "{OutputPrefix}/0123456789abcdef0123456789abcdef/{model_tar}",

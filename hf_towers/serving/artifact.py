@@ -7,7 +7,7 @@ link targets, entry types), and exactly the validated members are written, from 
 itself, never through a second reader. Writing never follows a link: files are created with
 ``O_NOFOLLOW``, and no entry is written below a symlink an earlier entry made.
 
-The handler package (``hf_towers/constructs/repack/handler/``, stdlib only) is loaded from its
+The handler package (``hf_towers/constructs/repack/runtime/handler/``, stdlib only) is loaded from its
 files on its own, as Lambda loads it: importing it through ``hf_towers.constructs.repack`` would
 import the CDK construct and start the jsii Node runtime, which ``serve`` does not need.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, BinaryIO
 
-HANDLER_DIR = Path(__file__).resolve().parents[1] / "constructs" / "repack" / "handler"
+HANDLER_DIR = Path(__file__).resolve().parents[1] / "constructs" / "repack" / "runtime" / "handler"
 HANDLER_PACKAGE = "hf_towers_repack_handler"
 """Name the handler package is loaded under here (its modules import each other relatively)."""
 READ_CHUNK = 1024 * 1024
@@ -48,7 +48,13 @@ def _handler_module(name: str) -> ModuleType:
 
 
 if TYPE_CHECKING:
-    from hf_towers.constructs.repack.handler import errors, gzstream, props, tarscan, validate
+    from hf_towers.constructs.repack.runtime.handler import (
+        errors,
+        gzstream,
+        props,
+        tarscan,
+        validate,
+    )
 else:
     errors = _handler_module("errors")
     gzstream = _handler_module("gzstream")

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from hf_towers.config.models import Tower as TowerSettings
 from hf_towers.constructs.tower import ArtifactsRef, Tower
-from hf_towers.images import resolve_image
+from hf_towers.images import ImageResolutionError, resolve_image
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
 
 R = logs.RetentionDays
@@ -61,13 +61,17 @@ class TowerStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
+        try:
+            image = resolve_image(tower, region)
+        except ImageResolutionError as exc:
+            raise ImageResolutionError(f"towers.{tower_name}: {exc}") from None
         self.tower = Tower(
             self,
             "Default",
             name=tower_name,
             settings=tower,
             endpoint_name=endpoint_name,
-            image=resolve_image(tower, region),
+            image=image,
             artifacts=ArtifactsRef(
                 key=artifacts.store.key,
                 import_bucket_arn=artifacts.import_bucket_arn,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_towers.constructs.repack.handler import validate as validate_module
+from hf_towers.constructs.repack.runtime.handler import validate as validate_module
 from hf_towers.serving import artifact
 from tests.constructs.repack.archives import code_zip
 
@@ -180,7 +180,7 @@ def test_loading_the_rules_imports_neither_the_cdk_nor_torch() -> None:
 
 def test_a_fast_path_repacked_artifact_is_extracted_whole(tmp_path: Path) -> None:
     """The repack's own output (padding members, code member, source) reads back exactly."""
-    from hf_towers.constructs.repack.handler import codepack
+    from hf_towers.constructs.repack.runtime.handler import codepack
 
     bundle = codepack.load_zip(
         code_zip({"inference.py": b"def model_fn(d):\n    return d\n"}),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
+
+from hf_towers.constructs.repack.runtime.handler.props import ResourceProperties
 
 from .archives import code_zip
 
@@ -54,8 +56,8 @@ class World:
         body: bytes = self.s3.get_object(Bucket=bucket or self.out_bucket, Key=key)["Body"].read()
         return body
 
-    def properties(self, source_key: str, **overrides: str) -> dict[str, str]:
-        props = {
+    def properties(self, source_key: str, **overrides: str) -> ResourceProperties:
+        values: dict[str, str] = {
             "SourceBucket": self.source_bucket,
             "SourceKey": source_key,
             "CodeBucket": self.source_bucket,
@@ -69,8 +71,9 @@ class World:
             "PartSize": str(5 * 1024 * 1024),
             "RetainOnDelete": "false",
         }
-        props.update(overrides)
-        return props
+        values.update(overrides)
+        # Overrides may break the contract on purpose (bad-input tests): checked at run time.
+        return cast(ResourceProperties, values)
 
     def open_uploads(self) -> list[dict[str, Any]]:
         uploads: list[dict[str, Any]] = self.s3.list_multipart_uploads(Bucket=self.out_bucket).get(

@@ -6,14 +6,16 @@ import gzip
 import tarfile
 import time
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from botocore.exceptions import ClientError
 
-from hf_towers.constructs.repack.handler import compressed, index, prefix
-from hf_towers.constructs.repack.handler.errors import RepackError
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.s3io import client, describe
+from hf_towers.constructs.repack.runtime.handler import compressed, index, prefix
+from hf_towers.constructs.repack.runtime.handler.errors import RepackError
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.props import Event
+from hf_towers.constructs.repack.runtime.handler.s3io import client, describe
 
 from .archives import check_archive, code_zip, tar_gz, weights
 from .conftest import World
@@ -167,9 +169,9 @@ def test_code_without_entry_module(
 
 def test_on_event_raises_for_the_provider_to_report_failed(world: World) -> None:
     key = world.put_source(b"not gzip at all")
-    event = {"RequestType": "Create", "ResourceProperties": world.properties(key)}
+    event: Event = {"RequestType": "Create", "ResourceProperties": world.properties(key)}
     response = index.on_event(event, None)
-    is_complete_event = {**event, **response}
+    is_complete_event = cast(Event, {**event, **response})
     with pytest.raises(RepackError, match="not a gzip file"):
         index.is_complete(is_complete_event, _Context())
     assert world.open_uploads() == []

@@ -10,11 +10,11 @@ import zlib
 
 import pytest
 
-from hf_towers.constructs.repack.handler import codepack
-from hf_towers.constructs.repack.handler.gzstream import Inflater
-from hf_towers.constructs.repack.handler.props import MIN_PART_SIZE
-from hf_towers.constructs.repack.handler.tarscan import End, Member, scan
-from hf_towers.constructs.repack.handler.validate import Validator
+from hf_towers.constructs.repack.runtime.handler import codepack
+from hf_towers.constructs.repack.runtime.handler.gzstream import Inflater
+from hf_towers.constructs.repack.runtime.handler.props import MIN_PART_SIZE
+from hf_towers.constructs.repack.runtime.handler.tarscan import End, Member, scan
+from hf_towers.constructs.repack.runtime.handler.validate import Validator
 from tests.tar_readers import READERS, extract_all
 
 from .archives import INFERENCE, REQUIREMENTS, check_archive, code_zip, expected_tree, tar_gz

@@ -13,8 +13,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from hf_towers.constructs.model_data import ModelData
-from hf_towers.constructs.repack import HANDLER_ROOT, RepackedModelData
-from hf_towers.constructs.repack.handler import props
+from hf_towers.constructs.repack import RepackedModelData
+from hf_towers.constructs.repack.construct import RUNTIME
+from hf_towers.constructs.repack.runtime.handler import props
 
 
 def code_dir(tmp_path: Path, entry: str = "inference.py") -> str:
@@ -71,9 +72,15 @@ def test_functions_run_python_314_from_the_handler_package(tmp_path: Path) -> No
     assert handlers["handler.index.is_complete"]["Timeout"] == 900
     assets = list((tmp_path / "cdk.out").glob("asset.*/handler/index.py"))
     assert assets, "handler/ shipped at the asset root"
-    shipped = {p.name for p in assets[0].parent.parent.rglob("*.py")}
-    assert "__init__.py" not in shipped and "props.py" in shipped
-    assert (HANDLER_ROOT / "handler" / "index.py").is_file()
+    root = assets[0].parent.parent
+    shipped = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    # Exactly the runtime folder: the handler package, never the construct.
+    assert shipped == {
+        p.relative_to(RUNTIME).as_posix()
+        for p in RUNTIME.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert "handler/props.py" in shipped and "construct.py" not in shipped
 
 
 def test_custom_resource_properties(tmp_path: Path) -> None:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from hf_towers.constructs.repack.handler import codepack
-from hf_towers.constructs.repack.handler.errors import StreamError
-from hf_towers.constructs.repack.handler.gzstream import Inflater
-from hf_towers.constructs.repack.handler.tarscan import End, Member, scan
-from hf_towers.constructs.repack.handler.validate import Validator, in_code_dir, normalize
+from hf_towers.constructs.repack.runtime.handler import codepack
+from hf_towers.constructs.repack.runtime.handler.errors import StreamError
+from hf_towers.constructs.repack.runtime.handler.gzstream import Inflater
+from hf_towers.constructs.repack.runtime.handler.tarscan import End, Member, scan
+from hf_towers.constructs.repack.runtime.handler.validate import Validator, in_code_dir, normalize
 from tests.tar_readers import Tree, extract_all, go_reader, require_readers
 
 from .archives import INFERENCE, code_zip

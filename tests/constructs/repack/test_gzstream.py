@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hf_towers.constructs.repack.handler.errors import StreamError
-from hf_towers.constructs.repack.handler.gzstream import Inflater, Point
+from hf_towers.constructs.repack.runtime.handler.errors import StreamError
+from hf_towers.constructs.repack.runtime.handler.gzstream import Inflater, Point
 
 KIB = 1024
 
@@ -111,7 +111,7 @@ def test_header_fields_are_skipped() -> None:
 def test_without_ctypes_zlib_the_fallback_resumes_at_member_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from hf_towers.constructs.repack.handler import gzstream
+    from hf_towers.constructs.repack.runtime.handler import gzstream
 
     monkeypatch.setattr(gzstream, "_Z", None)
     data = mixed(1024 * KIB)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import pytest
 
-from hf_towers.constructs.repack.handler import index
+from hf_towers.constructs.repack.runtime.handler import index
+from hf_towers.constructs.repack.runtime.handler.props import Event
 
 from .archives import (
     INFERENCE,
@@ -33,24 +35,27 @@ class Context:
         return self.millis
 
 
-def cfn_event(request: str, props: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {
-        "RequestType": request,
-        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:framework-onEvent",
-        "ResponseURL": "https://cloudformation-custom-resource-response.example/",
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/towers/abc",
-        "RequestId": str(uuid.uuid4()),
-        "LogicalResourceId": "TextModelData",
-        "ResourceType": "Custom::RepackedModelData",
-        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:...", **props},
-        **extra,
-    }
+def cfn_event(request: str, props: Mapping[str, object], **extra: Any) -> Event:
+    return cast(
+        Event,
+        {
+            "RequestType": request,
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:framework-onEvent",
+            "ResponseURL": "https://cloudformation-custom-resource-response.example/",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/towers/abc",
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": "TextModelData",
+            "ResourceType": "Custom::RepackedModelData",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:...", **props},
+            **extra,
+        },
+    )
 
 
-def deploy(event: dict[str, Any], *, polls: int = 5) -> dict[str, Any]:
+def deploy(event: Event, *, polls: int = 5) -> dict[str, Any]:
     """What the framework does: onEvent, then isComplete until complete (merged event)."""
     response = index.on_event(event, Context())
-    waiter_event = {**event, **response}
+    waiter_event = cast(Event, {**event, **response})
     for _ in range(polls):
         result = index.is_complete(waiter_event, Context())
         if result["IsComplete"]:
@@ -134,7 +139,7 @@ def test_long_job_spans_several_is_complete_calls(world: World) -> None:
     props = world.properties(source_key)
     event = cfn_event("Create", props)
     response = index.on_event(event, Context())
-    waiter_event = {**event, **response}
+    waiter_event = cast(Event, {**event, **response})
     # 80 s left: below the handler's safety margin, so each call stops after one part.
     results = [index.is_complete(waiter_event, Context(80_000)) for _ in range(10)]
     assert results[0] == {"IsComplete": False}

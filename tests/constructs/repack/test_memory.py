@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from botocore.response import StreamingBody
 
-from hf_towers.constructs.repack.handler import compressed, heap
-from hf_towers.constructs.repack.handler.codepack import load_zip
-from hf_towers.constructs.repack.handler.job import Job
+from hf_towers.constructs.repack.runtime.handler import compressed, heap
+from hf_towers.constructs.repack.runtime.handler.codepack import load_zip
+from hf_towers.constructs.repack.runtime.handler.job import Job
 
 from .archives import code_zip
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from hf_towers.constructs.repack.handler import compressed, prefix, s3io
-from hf_towers.constructs.repack.handler.errors import RepackError
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.job import Job, load_state
-from hf_towers.constructs.repack.handler.s3io import client
+from hf_towers.constructs.repack.runtime.handler import compressed, prefix, s3io
+from hf_towers.constructs.repack.runtime.handler.errors import RepackError
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.job import Job, load_state
+from hf_towers.constructs.repack.runtime.handler.props import Event
+from hf_towers.constructs.repack.runtime.handler.s3io import client
 
 from .archives import INFERENCE, REQUIREMENTS, check_archive, expected_tree, tar_gz, weights
 from .conftest import World
@@ -200,7 +201,7 @@ def test_delete_after_a_failed_create_leaves_the_other_stacks_artifact(
 ) -> None:
     """Stack A deployed; stack B (identical properties) fails its Create on the network; the
     Delete CloudFormation sends for B removes B's leftovers only."""
-    from hf_towers.constructs.repack.handler import index
+    from hf_towers.constructs.repack.runtime.handler import index
 
     from .test_lifecycle import Context, cfn_event, deploy, key_of
 
@@ -216,7 +217,7 @@ def test_delete_after_a_failed_create_leaves_the_other_stacks_artifact(
     assert b_id != a_id
     proxy.faults = [Fault("reset", 64 * 1024)] * 20
     with pytest.raises(RepackError) as err:
-        index.is_complete({**event, **response}, Context())
+        index.is_complete(cast(Event, {**event, **response}), Context())
     assert str(err.value).startswith(f"s3://{world.source_bucket}/{SOURCE_KEY}: GetObject (bytes ")
     proxy.faults = []
 

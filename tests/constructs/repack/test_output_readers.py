@@ -14,10 +14,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from hf_towers.constructs.repack.handler import compressed, prefix
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.job import load_state
-from hf_towers.constructs.repack.handler.s3io import client
+from hf_towers.constructs.repack.runtime.handler import compressed, prefix
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.job import load_state
+from hf_towers.constructs.repack.runtime.handler.s3io import client
 from tests.tar_readers import READERS, Tree, extract_all
 
 from .archives import INFERENCE, REQUIREMENTS, tar_gz, weights

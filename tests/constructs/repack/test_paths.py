@@ -6,11 +6,11 @@ import dataclasses
 import gzip
 from typing import Any
 
-from hf_towers.constructs.repack.handler import compressed, prefix
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.job import load_state
-from hf_towers.constructs.repack.handler.props import MIN_PART_SIZE
-from hf_towers.constructs.repack.handler.s3io import client
+from hf_towers.constructs.repack.runtime.handler import compressed, prefix
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.job import load_state
+from hf_towers.constructs.repack.runtime.handler.props import MIN_PART_SIZE
+from hf_towers.constructs.repack.runtime.handler.s3io import client
 
 from .archives import (
     INFERENCE,

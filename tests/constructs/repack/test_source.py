@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from hf_towers.constructs.repack.handler.errors import RepackError
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.s3io import client
-from hf_towers.constructs.repack.handler.source import Source, decode, encode
-from hf_towers.constructs.repack.handler.tarscan import End, Member
+from hf_towers.constructs.repack.runtime.handler.errors import RepackError
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.s3io import client
+from hf_towers.constructs.repack.runtime.handler.source import Source, decode, encode
+from hf_towers.constructs.repack.runtime.handler.tarscan import End, Member
 
 from .archives import tar_gz, weights
 from .conftest import World

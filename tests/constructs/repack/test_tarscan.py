@@ -7,11 +7,11 @@ import tarfile
 
 import pytest
 
-from hf_towers.constructs.repack.handler import compressed, prefix
-from hf_towers.constructs.repack.handler.errors import RepackError, StreamError
-from hf_towers.constructs.repack.handler.index import build_job
-from hf_towers.constructs.repack.handler.s3io import client
-from hf_towers.constructs.repack.handler.tarscan import Member, parse_pax, scan
+from hf_towers.constructs.repack.runtime.handler import compressed, prefix
+from hf_towers.constructs.repack.runtime.handler.errors import RepackError, StreamError
+from hf_towers.constructs.repack.runtime.handler.index import build_job
+from hf_towers.constructs.repack.runtime.handler.s3io import client
+from hf_towers.constructs.repack.runtime.handler.tarscan import Member, parse_pax, scan
 
 from .conftest import World
 from .rawtar import (

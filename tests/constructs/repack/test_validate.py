@@ -7,9 +7,9 @@ import tarfile
 
 import pytest
 
-from hf_towers.constructs.repack.handler.errors import StreamError
-from hf_towers.constructs.repack.handler.tarscan import Member
-from hf_towers.constructs.repack.handler.validate import Validator
+from hf_towers.constructs.repack.runtime.handler.errors import StreamError
+from hf_towers.constructs.repack.runtime.handler.tarscan import Member
+from hf_towers.constructs.repack.runtime.handler.validate import Validator
 
 F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 Entry = tuple[str, bytes, str]

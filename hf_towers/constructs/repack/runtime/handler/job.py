@@ -130,7 +130,7 @@ def copy_ranges(size: int, part: int) -> list[tuple[int, int]]:
     return [(start, min(start + part, size) - 1) for start in range(0, size, part)]
 
 
-def owner_of(event: dict[str, Any]) -> str:
+def owner_of(event: props.Event) -> str:
     """The owning stack and resource of a custom resource request (empty when absent)."""
     return f"{event.get('StackId', '')} {event.get('LogicalResourceId', '')}".strip()
 

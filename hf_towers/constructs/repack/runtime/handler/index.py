@@ -34,7 +34,7 @@ def _flag(value: Any, default: bool) -> bool:
     return str(value).lower() == props.TRUE
 
 
-def _read_code(s3: S3Client, properties: dict[str, Any]) -> bytes:
+def _read_code(s3: S3Client, properties: props.ResourceProperties) -> bytes:
     bucket, key = str(properties[props.CODE_BUCKET]), str(properties[props.CODE_KEY])
     where = uri(bucket, key)
     try:
@@ -51,7 +51,7 @@ def _read_code(s3: S3Client, properties: dict[str, Any]) -> bytes:
 
 def build_job(
     s3: S3Client,
-    properties: dict[str, Any],
+    properties: props.ResourceProperties,
     *,
     pinned_etag: str | None = None,
     owner: str = "",
@@ -94,7 +94,7 @@ def build_job(
     )
 
 
-def _owned(properties: dict[str, Any], physical_id: str) -> tuple[str, str, str] | None:
+def _owned(properties: props.ResourceProperties, physical_id: str) -> tuple[str, str, str] | None:
     """``(bucket, key, digest)`` when ``physical_id`` names an artifact this resource generated."""
     bucket = str(properties[props.OUTPUT_BUCKET])
     tower = re.escape(str(properties[props.OUTPUT_PREFIX]).strip("/"))
@@ -104,7 +104,7 @@ def _owned(properties: dict[str, Any], physical_id: str) -> tuple[str, str, str]
     return (bucket, match.group(1), match.group(2)) if match else None
 
 
-def _delete(s3: S3Client, properties: dict[str, Any], physical_id: str) -> None:
+def _delete(s3: S3Client, properties: props.ResourceProperties, physical_id: str) -> None:
     owned = _owned(properties, physical_id)
     if owned is None:
         LOG.info("nothing generated under %s; leaving it alone", physical_id)
@@ -124,7 +124,7 @@ def _delete(s3: S3Client, properties: dict[str, Any], physical_id: str) -> None:
         s3.delete_object(Bucket=bucket, Key=key)
 
 
-def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def on_event(event: props.Event, context: Any) -> dict[str, Any]:
     """Create/Update: name the output (physical id) and return its attributes; Delete: clean up."""
     LOG.info("%s %s", event["RequestType"], event.get("PhysicalResourceId"))
     s3 = client()
@@ -136,7 +136,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"PhysicalResourceId": job.out_uri, "Data": job.attributes()}
 
 
-def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def is_complete(event: props.Event, context: Any) -> dict[str, Any]:
     """Do (part of) the work; ``IsComplete`` once the artifact exists."""
     if event["RequestType"] == "Delete":
         return {"IsComplete": True}
