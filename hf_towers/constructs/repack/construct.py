@@ -253,6 +253,14 @@ class RepackedModelData(Construct):
             "(content hashes) are not known at synth time.",
             *iam5_resource_ids(self, f"{bucket.bucket_arn}/{self.tower}/*"),
         )
+        if src_key.endswith("/"):
+            acknowledge(
+                policy,
+                "An uncompressed source is a prefix of the user's model files, copied object by "
+                "object: GetObject is granted on exactly '<that prefix>*' and nothing else of the "
+                "source bucket.",
+                *iam5_resource_ids(self, f"{source_arn}/{src_key}*"),
+            )
 
         functions: dict[str, lambda_.Function] = {}
         for name, entry, timeout in (
