@@ -41,7 +41,7 @@ from tests.iam_lint import (
     rendered_variants,
     triage,
 )
-from tests.stacks.operations_matrix import matrix_data
+from tests.stacks.config_matrix import matrix
 from tests.synth_helpers import build, default_data
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +87,10 @@ def linted_apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Stac
     )
     apps["pipeline.yaml"] = _stacks("pipeline.yaml", app.synth())
 
-    for app_id, data in (("operations-matrix", matrix_data()), ("uncompressed", _uncompressed())):
+    # Every config a user can write: the schema-derived matrix (tests/stacks/config_matrix.py).
+    configs = {f"matrix-{name}": data for name, data in matrix().items()}
+    configs["operations-matrix"] = configs.pop("matrix-operations")
+    for app_id, data in (*configs.items(), ("uncompressed", _uncompressed())):
         app, _ = build(data, outdir=out / app_id)
         apps[app_id] = _stacks(app_id, app.synth())
     return apps
