@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 """Project, environment, tower and consumer names: lowercase, digits, '-', 2-32 chars."""
@@ -93,3 +96,35 @@ def format_errors(
     """Every problem of ``exc`` at once, one line each, under ``title``."""
     lines = [describe(source, data, err, hints) for err in exc.errors()]
     return f"{title}:\n  " + "\n  ".join(lines)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_file_data(
+    model: type[M],
+    data: Any,
+    source: str,
+    *,
+    error: type[ValueError],
+    title: str,
+    keys: str,
+    hints: Mapping[str, str],
+) -> M:
+    """Validate loaded YAML ``data`` as ``model``; ``error`` lists every problem at once."""
+    if not isinstance(data, Mapping):
+        raise error(
+            f"{source}: the file must hold a mapping of keys ({keys}, ...), not {type(data).__name__}"
+        )
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise error(format_errors(title, source, data, exc, hints)) from None
+
+
+def load_file(path: Path, *, error: type[ValueError], what: str, example: str) -> Any:
+    """The YAML data of a config file; unreadable files raise ``error`` with the fix."""
+    try:
+        return read_yaml(path, what=what, example=example)
+    except YamlFileError as exc:
+        raise error(str(exc)) from None

@@ -11,11 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from hf_towers.config.base import format_errors
+from hf_towers.config.base import load_file, parse_file_data
 from hf_towers.config.models import EnvironmentConfig
-from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 # The fix to suggest, by the last key of the failing path.
 HINTS: Mapping[str, str] = {
@@ -41,22 +38,18 @@ class ConfigError(ValueError):
 
 def parse_config(data: Any, source: str) -> EnvironmentConfig:
     """Validate already-loaded YAML data; ``source`` names it in error messages."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"{source}: the file must hold a mapping of keys (project, environment, region, towers, ...), not {type(data).__name__}"
-        )
-    try:
-        return EnvironmentConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        raise ConfigError(
-            format_errors("invalid configuration", source, data, exc, HINTS)
-        ) from None
+    return parse_file_data(
+        EnvironmentConfig,
+        data,
+        source,
+        error=ConfigError,
+        title="invalid configuration",
+        keys="project, environment, region, towers",
+        hints=HINTS,
+    )
 
 
 def load_config(path: Path) -> EnvironmentConfig:
     """Read ``path`` (YAML) and validate it."""
-    try:
-        data = read_yaml(path, what="config file", example="config/default.yaml")
-    except YamlFileError as exc:
-        raise ConfigError(str(exc)) from None
+    data = load_file(path, error=ConfigError, what="config file", example="config/default.yaml")
     return parse_config(data, str(path))

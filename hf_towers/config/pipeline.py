@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, Strict, format_errors
+from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, Strict, load_file, parse_file_data
 from hf_towers.config.loader import ConfigError, load_config
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.config.regions import check_region
-from hf_towers.config.yaml_file import YamlFileError, read_yaml
 
 CONNECTION_ARN_PATTERN = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
@@ -60,24 +59,22 @@ class PipelineConfigError(ValueError):
 
 def parse_pipeline_config(data: Any, source: str) -> PipelineConfig:
     """Validate already-loaded YAML data of a pipeline config."""
-    if not isinstance(data, Mapping):
-        raise PipelineConfigError(
-            f"{source}: the file must hold a mapping (tooling_account, repository, environments, ...)"
-        )
-    try:
-        return PipelineConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        raise PipelineConfigError(
-            format_errors("invalid pipeline configuration", source, data, exc, PIPELINE_HINTS)
-        ) from None
+    return parse_file_data(
+        PipelineConfig,
+        data,
+        source,
+        error=PipelineConfigError,
+        title="invalid pipeline configuration",
+        keys="tooling_account, repository, environments",
+        hints=PIPELINE_HINTS,
+    )
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
     """Read and validate ``config/pipeline.yaml``."""
-    try:
-        data = read_yaml(path, what="pipeline config", example="config/pipeline.yaml")
-    except YamlFileError as exc:
-        raise PipelineConfigError(str(exc)) from None
+    data = load_file(
+        path, error=PipelineConfigError, what="pipeline config", example="config/pipeline.yaml"
+    )
     return parse_pipeline_config(data, str(path))
 
 
