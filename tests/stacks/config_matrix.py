@@ -11,8 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import yaml
+
 from tests.stacks.operations_matrix import matrix_data
-from tests.synth_helpers import default_data
+from tests.synth_helpers import REPO, default_data
+
+EXAMPLES = REPO / "config" / "examples"
+"""One copyable environment file per mode (serverless, async, blue/green, VPC, ...)."""
 
 WAF_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/org-acl/0f0e0d0c-1111-2222-3333-444455556666"
 ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/towers:qa-1"
@@ -116,10 +121,19 @@ def scratch_environment() -> dict[str, Any]:
     return data
 
 
+def examples() -> dict[str, dict[str, Any]]:
+    """``config/examples/<name>.yaml`` -> its data."""
+    return {
+        f"example-{path.stem}": yaml.safe_load(path.read_text())
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+    }
+
+
 def matrix() -> dict[str, dict[str, Any]]:
     """Environment name -> config data, every key of the schema set in at least one."""
     return {
         "operations": matrix_data(),
         "prod": protected_environment(),
         "scratch": scratch_environment(),
+        **examples(),
     }

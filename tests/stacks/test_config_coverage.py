@@ -23,7 +23,7 @@ from hf_towers.config import EnvironmentConfig, parse_config
 from hf_towers.environment import add_environment
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.tools.synth_check import check
-from tests.stacks.config_matrix import matrix
+from tests.stacks.config_matrix import examples, matrix
 from tests.synth_helpers import assert_packs_pass, declared_acknowledgements, used_acknowledgements
 
 
@@ -108,7 +108,9 @@ def test_every_environment_of_the_matrix_passes_all_packs_and_cfn_lint(
     outdir, report, declared = assembly
     assert_packs_pass(report)
     reports = check(outdir)
-    # prod: artifacts, 6 towers, access, api; scratch: artifacts, 3 towers, access, api
-    assert len(reports) == 15
+    # prod: artifacts, 6 towers, access, api; scratch: artifacts, 3 towers, access, api;
+    # each example: artifacts, its tower, access
+    assert len(reports) == 15 + 3 * len(examples())
+    assert len(examples()) == 6
     assert [r.name for r in reports if not r.ok] == []
     assert declared <= used_acknowledgements(report)
