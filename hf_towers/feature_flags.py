@@ -15,4 +15,8 @@ FEATURE_FLAGS: dict[str, object] = {
     "@aws-cdk/customresources:installLatestAwsSdkDefault": False,
     "@aws-cdk/aws-kms:aliasNameRef": True,
     "@aws-cdk/core:includePrefixInUniqueNameGeneration": True,
+    # What CDK asks to be set: the reference strength it defaulted to ("strong": Fn::ImportValue,
+    # which protects the producing stack), now explicit, so the templates stay as they are and
+    # every synth stops printing the warning (aws-cdk-lib README, "Reference strength").
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
 }

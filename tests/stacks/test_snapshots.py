@@ -21,3 +21,14 @@ def test_template_matches_snapshot(
     stack: str, default_templates: dict[str, Any], snapshot: SnapshotAssertion
 ) -> None:
     assert default_templates[stack] == snapshot
+
+
+def test_synth_warns_about_nothing_cdk_asks_to_be_set() -> None:
+    """CDK printed a cross-stack-reference WARNING on every synth until the flag was set."""
+    from aws_cdk.assertions import Annotations, Match
+
+    from tests.synth_helpers import build, default_data
+
+    _, deployed = build(default_data())
+    for stack in deployed.stacks:
+        assert Annotations.from_stack(stack).find_warning("*", Match.any_value()) == []
