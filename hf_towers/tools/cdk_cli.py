@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,31 @@ def cdk_command(args: Sequence[str]) -> list[str]:
     if node is None:
         raise SystemExit("no node on PATH: run `make synth` once to create the venv with Node 24")
     return [node, str(CDK_ENTRY), *args, "--no-notices"]
+
+
+NOISE = (
+    re.compile(r"^Supply a stack id \(.*\) to display its template\.$"),
+    re.compile(r"^\d+ feature flags are not configured\. Run 'cdk flags --unstable=flags'"),
+)
+"""CLI lines that are not about this app: ``synth --quiet`` names the stacks it did not print,
+and the flag count counts flags missing from ``cdk.json`` (they are set in code,
+``hf_towers/feature_flags.py``). Everything else, warnings included, is passed through."""
+
+
+def quiet_run_cdk(args: Sequence[str], *, cwd: Path = REPO) -> int:
+    """``run_cdk`` without the CLI's noise lines (``NOISE``); returns the CLI's exit code."""
+    result = subprocess.run(  # noqa: S603 - argv built above
+        cdk_command(args), cwd=cwd, env=cdk_environment(), capture_output=True, text=True
+    )
+    for stream, text in ((sys.stdout, result.stdout), (sys.stderr, result.stderr)):
+        lines = [line for line in text.splitlines() if not any(n.match(line) for n in NOISE)]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if lines:
+            print("\n".join(lines), file=stream, flush=True)
+    return result.returncode
 
 
 def run_cdk(args: Sequence[str], *, cwd: Path = REPO) -> int:

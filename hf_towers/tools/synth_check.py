@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_towers.tools.cdk_cli import REPO, run_cdk
+from hf_towers.tools.cdk_cli import REPO, quiet_run_cdk
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     # A fresh folder: after a failed synth, an older assembly must not be reported as this one.
     shutil.rmtree(outdir, ignore_errors=True)
     started = time.monotonic()
-    code = run_cdk(["synth", "--quiet", "-c", f"config={args.config}", "--output", str(outdir)])
+    code = quiet_run_cdk(
+        ["synth", "--quiet", "-c", f"config={args.config}", "--output", str(outdir)]
+    )
     synth_seconds = time.monotonic() - started
     if not (outdir / "manifest.json").exists():
         print(f"synth failed (exit {code}); see the messages above", file=sys.stderr)

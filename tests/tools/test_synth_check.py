@@ -36,7 +36,7 @@ def test_a_failed_synth_does_not_report_the_previous_cdk_out(
         return 1  # the CLI failed before writing an assembly
 
     monkeypatch.setattr(synth_check, "REPO", tmp_path)
-    monkeypatch.setattr(synth_check, "run_cdk", failing_cdk)
+    monkeypatch.setattr(synth_check, "quiet_run_cdk", failing_cdk)
     assert synth_check.main(["--config", "config/broken.yaml"]) == 1
     out, err = capsys.readouterr()
     assert "synth failed (exit 1)" in err
