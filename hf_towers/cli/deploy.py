@@ -116,7 +116,8 @@ def tower_name(model_name: str) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")[:32].strip("-")
     if len(name) < 2 or not name[0].isalpha():
         raise ValueError(
-            f"--model_name {model_name!r} gives no usable name: use letters, digits and '-', starting with a letter"
+            f"--model_name {model_name!r} gives no usable name: it becomes the tower name, which needs "
+            "at least two letters, digits or '-', starting with a letter (e.g. my-model)"
         )
     return name
 

@@ -20,7 +20,8 @@ HINTS: Mapping[str, str] = {
     "initial_instance_count": "must be an integer from 1 to 100",
     "region": "must be an AWS region code such as us-east-1 or eu-west-1",
     "account": "must be a 12-digit AWS account id in quotes, e.g. '123456789012', or null",
-    "model_uri": "must be an S3 URI like s3://my-bucket/path/model.tar.gz",
+    "model_uri": "must be an S3 URI s3://<bucket>/<key> whose bucket name is 3-63 lowercase "
+    "letters, digits, '.' or '-', e.g. s3://my-bucket/path/model.tar.gz",
     "endpoint_name": "must be 1-63 letters, digits or hyphens, starting with a letter or digit",
     "environment": "must be lowercase letters, digits and hyphens, 2-32 chars, e.g. dev",
     "project": "must be lowercase letters, digits and hyphens, 2-32 chars, e.g. hf-towers",

@@ -10,6 +10,8 @@ import yaml
 
 from hf_towers.cli import build_parser
 from hf_towers.cli.deploy import build_config, tower_name
+from hf_towers.config import ConfigError, parse_config
+from tests.synth_helpers import default_data
 
 REQUIRED = [
     "--model_type",
@@ -158,3 +160,15 @@ def test_tower_name_normalises_or_refuses() -> None:
     assert tower_name("My_CLIP.Vision") == "my-clip-vision"
     with pytest.raises(ValueError, match="gives no usable name"):
         tower_name("__")
+
+
+def test_the_model_name_and_uri_messages_say_the_real_rule() -> None:
+    """``--model_name m`` was refused with a hint to use letters (it is one); a two-letter
+    bucket was refused without saying bucket names need three characters."""
+    with pytest.raises(ValueError, match="needs at least two letters, digits or '-'"):
+        tower_name("m")
+    assert tower_name("mm") == "mm"
+    data = default_data()
+    data["towers"]["text"]["model_uri"] = "s3://ab/model.tar.gz"
+    with pytest.raises(ConfigError, match="whose bucket name is 3-63 lowercase letters"):
+        parse_config(data, "flags")
