@@ -235,3 +235,114 @@ def test_a_gzip_bomb_is_refused_before_loading(tmp_path) -> None:
     with pytest.raises(ValueError, match="decompression ratio exceeds the bound of 100") as error:
         local_server.build_server(archive, "text", port=0)
     assert str(archive) in str(error.value)
+
+
+def _raw(server: local_server.LocalServer, payload: bytes, timeout: float = 10) -> bytes:
+    """Send ``payload`` as it is and read until the server closes the connection."""
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_every_error_is_json_put_and_unknown_methods_included(text_server) -> None:
+    host, port = text_server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=10)
+    connection.request("PUT", "/invocations", body=b"{}")
+    response = connection.getresponse()
+    assert (response.status, response.getheader("Allow")) == (405, "POST")
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.read())["message"] == "PUT /invocations: use POST"
+    connection.close()
+    answer = _raw(text_server, b"BREW /invocations HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501") and b"Content-Type: application/json" in head
+    assert json.loads(body)["code"] == 501  # was an HTML page
+
+
+def test_a_stalled_upload_is_closed_after_the_socket_timeout(clip_dir, monkeypatch) -> None:
+    """A client that stops mid-body used to keep its thread forever (no socket timeout)."""
+    import time
+
+    monkeypatch.setattr(local_server._RequestHandler, "timeout", 1.0)
+    server = local_server.build_server(clip_dir, "text", port=0)
+    thread = serve(server)
+    try:
+        started = time.monotonic()
+        answer = _raw(
+            server,
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"inputs"',
+        )
+        assert time.monotonic() - started < 5
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        assert "no body byte for 1 s" in json.loads(body)["message"]
+        # The connection's slot is free again.
+        assert server.connections.acquire(blocking=False)
+        server.connections.release()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_two_hundred_concurrent_clients_all_get_an_answer(clip_dir) -> None:
+    """With socketserver's backlog of 5, 27 of 200 concurrent connections were reset. Now the
+    ones over the connection bound wait in the backlog for a slot and are served too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = local_server.build_server(clip_dir, "text", port=0)
+    thread = serve(server)
+    body = json.dumps({"inputs": "a photo of a cat"}).encode()
+
+    def one(_: int) -> int:
+        status, content_type, _answer = post(server.url, body, "application/json")
+        assert content_type == "application/json"
+        return int(status)
+
+    try:
+        with ThreadPoolExecutor(200) as pool:
+            statuses = list(pool.map(one, range(200)))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert statuses == [200] * 200
+
+
+def test_a_connection_that_finds_no_slot_in_time_gets_a_json_503(clip_dir, monkeypatch) -> None:
+    import socket
+
+    monkeypatch.setattr(local_server, "QUEUE_SECONDS", 0.5)
+    monkeypatch.setattr(local_server._RequestHandler, "timeout", 5.0)
+    model = local_server.build_server(clip_dir, "text", port=0)
+    model.server_close()  # only its loaded handler is reused
+    server = local_server.LocalServer(
+        ("127.0.0.1", 0), model.host, model.workdir, max_connections=1
+    )
+    thread = serve(server)
+    host, port = server.server_address[:2]
+    try:
+        with socket.create_connection((str(host), port)) as holder:  # takes the only slot
+            holder.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n")
+            answer = _raw(server, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in head
+        assert json.loads(body)["message"] == "busy: 1 connections in service: retry shortly"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_malloc_arenas_are_bounded_on_glibc() -> None:
+    import platform
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert local_server.bound_malloc_arenas() is expected
