@@ -17,8 +17,9 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3
 
-$(RUNTIME_STAMP): requirements.txt | $(VENV)/bin/python
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	$(PY) -m hf_towers.tools.link_node $(VENV)/bin
 	touch $@
 

@@ -7,8 +7,10 @@ sets ``func`` to a callable taking the parsed namespace and returning an exit co
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from importlib import import_module
+from pathlib import Path
 
 # Module names under hf_towers.cli, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("deploy", "serve", "toy_model", "recommend")
@@ -17,7 +19,8 @@ COMMANDS: tuple[str, ...] = ("deploy", "serve", "toy_model", "recommend")
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command registered."""
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        # "main.py" (the seed's entry point) or "hf-towers" (the console script), as invoked.
+        prog=Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "hf-towers",
         description="Deploy Hugging Face models (vision/text towers, task models) to SageMaker with CDK.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
