@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "clip":
         size = toy_models.TINY if args.size == "tiny" else toy_models.SIZES[args.size]
         toy_models.build_clip(out, size, seed=args.seed)
-        serve = "main.py serve --model_type vision|text"
+        serve = "serve --model_type vision|text"
     elif args.kind == "distilbert-qa":
         toy_models.build_distilbert_qa(out, seed=args.seed)
         serve = "kind: task with hf_task: question-answering"

@@ -17,7 +17,7 @@ def test_writes_a_clip_checkpoint_that_loads_as_one(
 
     out = tmp_path / "clip"
     assert main(["toy-model", "--kind", "clip", "--out", str(out)]) == 0
-    assert "use it with main.py serve --model_type vision|text" in capsys.readouterr().out
+    assert "use it with serve --model_type vision|text" in capsys.readouterr().out
     assert (out / "model.safetensors").is_file()
     model = transformers.CLIPModel.from_pretrained(out)
     assert model.config.projection_dim == 16
