@@ -39,8 +39,9 @@ def build(
 def templates(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Stack name -> template JSON for ``data`` (no nag)."""
     _, deployed = build(data)
-    stacks = [deployed.artifacts, *deployed.towers.values(), deployed.access]
-    return {stack.stack_name: dict(Template.from_stack(stack).to_json()) for stack in stacks}
+    return {
+        stack.stack_name: dict(Template.from_stack(stack).to_json()) for stack in deployed.stacks
+    }
 
 
 def assert_packs_pass(report: dict[str, Any]) -> None:
