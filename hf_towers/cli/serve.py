@@ -13,6 +13,7 @@ through as the container would get it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -45,7 +46,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model_type", choices=("vision", "text"), required=True)
+    parser.add_argument(
+        "--model_type",
+        choices=("vision", "text", "task"),
+        required=True,
+        help="vision/text: a tower with our inference code; task: a plain model run by the "
+        "toolkit's pipeline (needs --hf_task)",
+    )
+    parser.add_argument(
+        "--hf_task",
+        help="task models: the pipeline, as the tower's hf_task (e.g. question-answering, "
+        "text2text-generation); sets HF_TASK as the container gets it",
+    )
     parser.add_argument(
         "--model_dir",
         type=Path,
@@ -66,6 +78,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Load the tower, serve until interrupted; returns the exit code."""
+    if args.model_type == "task":
+        if not args.hf_task:
+            print(
+                "serve: --model_type task needs --hf_task, the pipeline to run "
+                "(e.g. question-answering), as the tower's hf_task",
+                file=sys.stderr,
+            )
+            return 2
+        os.environ["HF_TASK"] = args.hf_task
+    elif args.hf_task:
+        print(
+            f"serve: --hf_task is for --model_type task; the {args.model_type} tower runs its "
+            "own code: remove --hf_task",
+            file=sys.stderr,
+        )
+        return 2
     model_dir: Path = args.model_dir
     if not (model_dir.is_dir() or (model_dir.is_file() and tarfile.is_tarfile(model_dir))):
         print(

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import json
 import logging
+import os
 import platform
 import shutil
 import socket
@@ -29,7 +30,8 @@ from hf_towers.serving.artifact import DEFAULT_MAX_RATIO, unpack_artifact
 from hf_towers.serving.handler_host import HandlerHost
 
 MODEL_CODE = Path(__file__).resolve().parents[2] / "model_code"
-MODEL_TYPES = ("vision", "text")
+MODEL_TYPES = ("vision", "text", "task")
+"""``task``: a plain Hugging Face model served by the toolkit's pipeline (``HF_TASK``), no code."""
 # SageMaker real-time endpoints refuse larger payloads.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 LISTEN_BACKLOG = 128
@@ -39,9 +41,10 @@ MAX_CONNECTIONS = 64
 """Connections handled at once (a thread each); the next ones wait in the listen backlog."""
 QUEUE_SECONDS = 10.0
 """How long a connection may wait for a free slot before it is answered 503 (JSON) and closed."""
-MAX_INFERENCES = 2
-"""Requests inside the model at once (the container runs one model-server worker per core here);
-the others wait their turn, so memory is bounded by this many batches, not by the client count."""
+MAX_INFERENCES = 1
+"""Requests inside the model at once (one model-server worker, as ``HandlerHost`` runs it); the
+others wait their turn with their bodies read, so memory is bounded by one batch plus at most
+``MAX_CONNECTIONS`` bodies of ``MAX_BODY_BYTES``, not by the client count."""
 SOCKET_TIMEOUT = 30.0
 """Seconds a connection may stay silent (a stalled upload, an idle keep-alive) before it is closed."""
 MALLOC_ARENAS = 2
@@ -73,7 +76,7 @@ def container_view(model_dir: Path, model_type: str, workdir: Path) -> Path:
     """
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {MODEL_TYPES}, not {model_type!r}")
-    if (model_dir / "code" / "inference.py").is_file():
+    if model_type == "task" or (model_dir / "code" / "inference.py").is_file():
         return model_dir
     view = workdir / "model"
     view.mkdir()
@@ -250,6 +253,11 @@ def build_server(
     """Load the tower from ``model_dir`` (a folder, or a ``model.tar.gz`` artifact) and bind;
     call ``serve_forever`` on the result. ``max_ratio`` bounds the archive's decompression ratio
     (a tower's ``max_decompression_ratio``); a refused archive raises ``ValueError``."""
+    if model_type == "task" and not os.environ.get("HF_TASK"):
+        raise ValueError(
+            "a task model is served by the toolkit's pipeline named by HF_TASK: pass --hf_task "
+            "(e.g. question-answering), as the tower's hf_task sets it in the container"
+        )
     bound_malloc_arenas()  # before the model's threads allocate
     workdir = Path(tempfile.mkdtemp(prefix="hf-towers-serve-"))
     try:

@@ -157,3 +157,13 @@ def test_serves_a_plain_checkpoint_over_loopback(tmp_path, monkeypatch, capsys) 
         f"Serving the text tower of {tmp_path / 'clip'} on {server.url}" in capsys.readouterr().out
     )
     assert not server.workdir.exists()
+
+
+def test_task_models_need_hf_task_and_towers_refuse_it(tmp_path, capsys) -> None:
+    from hf_towers.cli import main
+
+    assert main(["serve", "--model_type", "task", "--model_dir", str(tmp_path)]) == 2
+    assert "--model_type task needs --hf_task" in capsys.readouterr().err
+    argv = ["serve", "--model_type", "text", "--hf_task", "question-answering"]
+    assert main([*argv, "--model_dir", str(tmp_path)]) == 2
+    assert "--hf_task is for --model_type task" in capsys.readouterr().err

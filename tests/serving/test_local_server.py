@@ -346,3 +346,27 @@ def test_malloc_arenas_are_bounded_on_glibc() -> None:
 
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert local_server.bound_malloc_arenas() is expected
+
+
+def test_a_task_model_is_served_by_the_toolkit_pipeline(tmp_path, monkeypatch) -> None:
+    """kind: task towers could not be tried locally (serve took vision or text only)."""
+    from hf_towers.serving.toy_models import build_distilbert_qa
+
+    build_distilbert_qa(tmp_path)
+    monkeypatch.delenv("HF_TASK", raising=False)
+    with pytest.raises(ValueError, match="pass --hf_task"):
+        local_server.build_server(tmp_path, "task", port=0)
+    monkeypatch.setenv("HF_TASK", "question-answering")
+    server = local_server.build_server(tmp_path, "task", port=0)
+    thread = serve(server)
+    context = "paris is the capital of france"
+    body = json.dumps({"inputs": {"question": "capital of france?", "context": context}})
+    try:
+        status, content_type, answer = post(server.url, body.encode(), "application/json")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert (status, content_type) == (200, "application/json")
+    found = json.loads(answer)
+    assert found["answer"] == context[found["start"] : found["end"]]
