@@ -234,11 +234,42 @@ class Tower(Strict):
         return scaling_bounds(self)
 
     @property
+    def network_isolation(self) -> bool:
+        """``EnableNetworkIsolation`` of the Model: ``network.enable_network_isolation`` where
+        set, else on where the container needs no network: a task model, or a code tower whose
+        ``requirements.txt`` installs nothing, unless the environment names a Hub model
+        (``HF_MODEL_ID``, downloaded at start). Serverless endpoints support no isolation.
+
+        Isolated containers "can't make any outbound network calls, even to other AWS services
+        such as Amazon S3"; SageMaker still downloads the image and model data with the
+        execution role ("Run Training and Inference Containers in Internet-Free Mode",
+        docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html)."""
+        configured = self.network.enable_network_isolation
+        if configured is not None:
+            return configured
+        if self.inference_mode is InferenceMode.SERVERLESS or "HF_MODEL_ID" in self.environment:
+            return False
+        code_dir = self.effective_code_dir
+        return code_dir is None or not installs_packages(PROJECT_ROOT / code_dir)
+
+    @property
     def effective_code_dir(self) -> str | None:
         """The code folder to package, or None for task models."""
         if self.kind is TowerKind.TASK:
             return None
         return self.code_dir or f"model_code/{self.kind.value}"
+
+
+def installs_packages(code_dir: Path) -> bool:
+    """True when ``code_dir/requirements.txt`` names anything for the container to ``pip
+    install`` at start (a package, ``-r`` another file, an index URL...): that needs network."""
+    requirements = code_dir / "requirements.txt"
+    if not requirements.is_file():
+        return False
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        if line.split("#", 1)[0].strip():
+            return True
+    return False
 
 
 class Artifacts(Strict):

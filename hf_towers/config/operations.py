@@ -8,6 +8,7 @@ and the fix.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Literal, Self
@@ -240,7 +241,10 @@ class Network(Strict):
     security_group_ids: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = (
         Field(default_factory=list, max_length=5)
     )
-    enable_network_isolation: bool = False
+    enable_network_isolation: bool | None = Field(
+        default=None,
+        description="Default (null): on where the container needs no network (README, 'Network isolation').",
+    )
 
     @property
     def in_vpc(self) -> bool:
@@ -277,6 +281,8 @@ def check_operations(tower: Tower) -> None:
         _check_serverless(tower, explicit)
     elif tower.autoscaling.enabled:
         _check_capacity(tower)
+    if tower.deploy_endpoint:
+        check_rollout(tower)
     if tower.rollout.auto_rollback and not tower.monitoring.alarms:
         raise ValueError(
             "rollout.auto_rollback rolls back on the monitoring alarms: set monitoring.alarms: true "
@@ -309,7 +315,7 @@ def _check_serverless(tower: Tower, explicit: set[str]) -> None:
             "serverless endpoints do not support data capture: set data_capture.enabled: false "
             "or use inference_mode: realtime"
         )
-    if tower.network.in_vpc or tower.network.enable_network_isolation:
+    if tower.network.in_vpc or tower.network.enable_network_isolation is True:
         raise ValueError(
             "serverless endpoints support neither VPC nor network isolation: remove network "
             "settings or use inference_mode: realtime"
@@ -332,6 +338,155 @@ def _check_capacity(tower: Tower) -> None:
             f"initial_instance_count ({tower.initial_instance_count}) is outside autoscaling "
             f"min_capacity..max_capacity ({low}..{high}): change one of them"
         )
+
+
+# Deployment guardrails, "Exclusions" (docs.aws.amazon.com/sagemaker/latest/dg/
+# deployment-guardrails-exclusions.html): endpoints on Inf1 instances fall back to blue/green all
+# at once with no baking period, whatever DeploymentConfig says; rolling deployments also exclude
+# serverless endpoints (refused in _check_serverless). Asynchronous endpoints are not excluded.
+_GUARDRAILS_EXCLUDED = re.compile(r"^ml\.inf1\.")
+GUARDRAILS_EXCLUSIONS_PAGE = (
+    "docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html"
+)
+
+
+def keeps_capacity_on_update(tower: Tower) -> bool:
+    """True where an update keeps the variant's current instance count (the Endpoint's
+    ``RetainAllVariantProperties``): instance variants with autoscaling whose floor is at least
+    one instance. A scale-to-zero async variant may hold 0 instances when a rollout starts; it
+    starts the new fleet with ``initial_instance_count`` instead, so the rollout has instances
+    to bake (autoscaling scales it in again)."""
+    if tower.inference_mode is InferenceMode.SERVERLESS or not tower.autoscaling.enabled:
+        return False
+    return scaling_bounds(tower)[0] >= 1
+
+
+def rollout_fleet_size(tower: Tower) -> int:
+    """The smallest fleet a rollout may start from: the autoscaling floor where the update keeps
+    the current count (autoscaling may have scaled in to it), else ``initial_instance_count``."""
+    if keeps_capacity_on_update(tower):
+        return min(scaling_bounds(tower)[0], tower.initial_instance_count)
+    return tower.initial_instance_count
+
+
+def rollout_wait_seconds(rollout: Rollout) -> int:
+    """The waits a rollout's ``max_execution_timeout_seconds`` must cover: one baking period
+    (``wait_interval_seconds``) per traffic step or rolling batch, plus the blue/green
+    ``termination_wait_seconds`` before the old fleet goes."""
+    if rollout.strategy is RolloutStrategy.ROLLING:
+        return math.ceil(100 / rollout.rolling_batch_percent) * rollout.wait_interval_seconds
+    steps = 1
+    if rollout.traffic is TrafficShift.LINEAR:
+        steps = math.ceil(100 / rollout.linear_step_percent)
+    return steps * rollout.wait_interval_seconds + rollout.termination_wait_seconds
+
+
+def check_rollout(tower: Tower) -> None:
+    """Rollout settings SageMaker can carry out for this tower's fleet; ValueError otherwise."""
+    rollout = tower.rollout
+    gradual = rollout.strategy is RolloutStrategy.ROLLING or rollout.traffic is not (
+        TrafficShift.ALL_AT_ONCE
+    )
+    if gradual and _GUARDRAILS_EXCLUDED.match(tower.instance_type):
+        raise ValueError(
+            f"instance_type {tower.instance_type!r} (Inf1) is excluded from deployment guardrails: "
+            "SageMaker ignores canary, linear and rolling settings and shifts all traffic at once "
+            f"({GUARDRAILS_EXCLUSIONS_PAGE}); set rollout.strategy: blue_green with rollout.traffic: "
+            "all_at_once, or use an Inf2 or GPU instance type"
+        )
+    # MaximumExecutionTimeoutInSeconds "should be larger than the total waiting time specified
+    # in TerminationWaitInSeconds and WaitIntervalInSeconds" (BlueGreenUpdatePolicy,
+    # docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html); a
+    # rolling update bakes once per batch (API_RollingUpdatePolicy.html).
+    waits = rollout_wait_seconds(rollout)
+    if rollout.max_execution_timeout_seconds <= waits:
+        raise ValueError(
+            f"rollout.max_execution_timeout_seconds ({rollout.max_execution_timeout_seconds}) does "
+            f"not exceed the rollout's waits ({waits} s: {_waits_text(rollout)}): the update would "
+            f"time out and roll back; raise max_execution_timeout_seconds above {waits} "
+            "(at most 28800) or shorten wait_interval_seconds/termination_wait_seconds"
+        )
+    if tower.inference_mode is InferenceMode.SERVERLESS:
+        return  # no instance count: capacity sizes are SageMaker's to map onto concurrency
+    fleet = rollout_fleet_size(tower)
+    # Under autoscaling the floor is min_capacity, which defaults to initial_instance_count.
+    floor_configured = tower.autoscaling.min_capacity is not None
+    source = (
+        "autoscaling.min_capacity"
+        if keeps_capacity_on_update(tower) and floor_configured
+        else "initial_instance_count"
+    )
+    for key, percent, most, rule in _capacity_sizes(rollout):
+        if percent * fleet < 100:
+            smallest = math.ceil(100 / fleet)
+            raise_percent = f"raise rollout.{key} to {smallest}, " if smallest <= most else ""
+            raise ValueError(
+                f"rollout.{key} {percent} % of a fleet of {fleet} instance(s) ({source}) is "
+                f"less than one instance ({rule}): {raise_percent}raise {source} to at least "
+                f"{math.ceil(100 / percent)}, or use rollout.traffic: all_at_once"
+                + (
+                    " with strategy blue_green"
+                    if rollout.strategy is RolloutStrategy.ROLLING
+                    else ""
+                )
+            )
+
+
+def _capacity_sizes(rollout: Rollout) -> list[tuple[str, int, int, str]]:
+    """(key, percent, its largest value, AWS rule) of every capacity step the rollout takes."""
+    if rollout.strategy is RolloutStrategy.ROLLING:
+        sizes = [
+            (
+                "rolling_batch_percent",
+                rollout.rolling_batch_percent,
+                50,
+                "a rolling batch is 5-50 % of the variant's instance count, API_RollingUpdatePolicy",
+            )
+        ]
+        if rollout.rollback_batch_percent is not None:
+            sizes.append(
+                (
+                    "rollback_batch_percent",
+                    rollout.rollback_batch_percent,
+                    100,
+                    "RollbackMaximumBatchSize, API_RollingUpdatePolicy",
+                )
+            )
+        return sizes
+    if rollout.traffic is TrafficShift.CANARY:
+        return [
+            (
+                "canary_percent",
+                rollout.canary_percent,
+                50,
+                "the canary is at most 50 % of the variant's instance count, API_TrafficRoutingConfig",
+            )
+        ]
+    if rollout.traffic is TrafficShift.LINEAR:
+        return [
+            (
+                "linear_step_percent",
+                rollout.linear_step_percent,
+                50,
+                "a linear step is 10-50 % of the green fleet, deployment-guardrails-blue-green-linear",
+            )
+        ]
+    return []
+
+
+def _waits_text(rollout: Rollout) -> str:
+    if rollout.strategy is RolloutStrategy.ROLLING:
+        batches = math.ceil(100 / rollout.rolling_batch_percent)
+        return f"{batches} batches x wait_interval_seconds {rollout.wait_interval_seconds}"
+    steps = (
+        math.ceil(100 / rollout.linear_step_percent)
+        if rollout.traffic is TrafficShift.LINEAR
+        else 1
+    )
+    return (
+        f"{steps} x wait_interval_seconds {rollout.wait_interval_seconds} + "
+        f"termination_wait_seconds {rollout.termination_wait_seconds}"
+    )
 
 
 def scaling_bounds(tower: Tower) -> tuple[int, int]:

@@ -1,10 +1,10 @@
-"""Let CloudWatch Logs use a KMS key for exactly the named log groups."""
+"""Let CloudWatch Logs use a KMS key for exactly the named log groups; their removal policy."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
@@ -40,3 +40,22 @@ def allow_log_groups(key: kms.Key, *, sid: str, log_group_names: Sequence[str]) 
             },
         )
     )
+
+
+def log_group_removal(policy: RemovalPolicy) -> RemovalPolicy:
+    """The removal policy of a log group in an environment whose data policy is ``policy``.
+
+    Retained environments keep their log groups when a stack is deleted (``Retain`` on update
+    and delete) but not after a failed first create: ``RetainExceptOnCreate`` deletes a group
+    that the rolled-back operation created ("DeletionPolicy attribute",
+    docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html),
+    so a retried deploy does not meet its own orphan. A group that survived a stack delete has
+    a fixed name (``/aws/sagemaker/Endpoints/<endpoint>``, ``/aws/apigateway/<api>/access``):
+    the next deploy imports it instead of failing with "already exists", CloudFormation's
+    auto-import of named resources whose DeletionPolicy is Retain or RetainExceptOnCreate
+    (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html),
+    which ``cdk deploy --import-existing-resources`` asks for (README, 'Redeploying').
+    """
+    if policy is RemovalPolicy.RETAIN:
+        return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+    return policy

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from hf_towers.config.models import PROJECT_ROOT, TowerKind
 from hf_towers.config.models import Tower as TowerSettings
-from hf_towers.config.operations import InferenceMode
+from hf_towers.config.operations import InferenceMode, keeps_capacity_on_update
 from hf_towers.constructs.alarm_topic import AlarmTopic
 from hf_towers.constructs.async_inference import AsyncOutput
 from hf_towers.constructs.autoscaling import VariantAutoscaling
@@ -27,6 +27,7 @@ from hf_towers.constructs.dashboard import EndpointDashboard
 from hf_towers.constructs.data_capture import data_capture_config, default_capture_prefix
 from hf_towers.constructs.endpoint_alarms import EndpointAlarms
 from hf_towers.constructs.execution_role import ExecutionRole
+from hf_towers.constructs.log_encryption import log_group_removal
 from hf_towers.constructs.model_data import ExistingModelData, ModelData
 from hf_towers.constructs.model_monitor import DataQualityMonitor
 from hf_towers.constructs.repack import RepackedModelData
@@ -89,7 +90,7 @@ class Tower(Construct):
                 log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
                 retention=log_retention,
                 encryption_key=store.key,
-                removal_policy=removal_policy,
+                removal_policy=log_group_removal(removal_policy),
             )
 
         # Operations that write to S3 (README, 'Operations'): where, and which topics they notify.
@@ -133,7 +134,7 @@ class Tower(Construct):
             environment=self._container_environment(tower),
             subnet_ids=tower.network.subnet_ids,
             security_group_ids=tower.network.security_group_ids,
-            enable_network_isolation=tower.network.enable_network_isolation,
+            enable_network_isolation=tower.network_isolation,
         )
         # The role's policy must exist before SageMaker validates access to image and data.
         self.model.node.add_dependency(self.execution_role.policy)
@@ -176,6 +177,7 @@ class Tower(Construct):
                 if self.captures is not None
                 else None,
                 deployment_config=deployment_config(tower.rollout, rollback_alarm_names=rollback),
+                keep_instance_count=keeps_capacity_on_update(tower),
             )
             if self.log_group is not None:
                 self.endpoint.node.add_dependency(self.log_group)

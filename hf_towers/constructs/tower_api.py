@@ -25,7 +25,7 @@ from constructs import Construct
 
 from hf_towers.compliance import acknowledge
 from hf_towers.config.api import ApiAuth, ApiConfig
-from hf_towers.constructs.log_encryption import allow_log_groups
+from hf_towers.constructs.log_encryption import allow_log_groups, log_group_removal
 from hf_towers.constructs.tower_endpoint import EndpointRef
 
 # One JSON line per request; no bodies, no headers beyond the caller's identity.
@@ -126,7 +126,7 @@ class TowerApi(Construct):
             log_group_name=f"/aws/apigateway/{api_name}/access",
             retention=log_retention,
             encryption_key=self.key,
-            removal_policy=removal_policy,
+            removal_policy=log_group_removal(removal_policy),
         )
         self.client_certificate = apigw.CfnClientCertificate(
             self,
@@ -176,7 +176,7 @@ class TowerApi(Construct):
             ),
             retention=log_retention,
             encryption_key=self.key,
-            removal_policy=removal_policy,
+            removal_policy=log_group_removal(removal_policy),
         )
         self.stage.node.add_dependency(self.execution_logs)
         allow_log_groups(

@@ -110,6 +110,25 @@ def supports_volume_kms(instance_type: str) -> bool:
     return not (family in _INSTANCE_STORE_FAMILIES or re.search(r"\dd$|d$|dn$", family))
 
 
+# The Endpoint's RetainAllVariantProperties and its exclusions (autoscaled instance variants).
+# Without it an update (a new EndpointConfig: a model version, an image...) starts the variant
+# with the new config's ``InitialInstanceCount``, dropping an autoscaled fleet to it. With
+# RetainAllVariantProperties true, a variant of the same name keeps the DesiredInstanceCount that
+# DescribeEndpoint reports, whatever InitialInstanceCount the new EndpointConfig holds ("Update
+# endpoints that use auto scaling", step 6,
+# docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). Properties
+# listed in ExcludeRetainedVariantProperties come from the new config instead
+# (docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/
+# aws-properties-sagemaker-endpoint-variantproperty.html): DesiredWeight, so the one
+# variant's weight is always the configured 1.0. The instance type is not a retained property:
+# it always follows the config (changing it under autoscaling fails the update, same page).
+# The count is retained even when initial_instance_count changes: under autoscaling that key
+# only sizes the first fleet; autoscaling.min_capacity/max_capacity move the fleet.
+_EXCLUDED_FROM_RETAIN = [
+    sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight")
+]
+
+
 class TowerEndpoint(Construct):
     """EndpointConfig (one variant ``AllTraffic``) + Endpoint named ``endpoint_name``.
 
@@ -117,6 +136,8 @@ class TowerEndpoint(Construct):
     types the hardware encrypts it and the finding is acknowledged with that reason.
     ``serverless`` replaces instance type and count by a ``ServerlessConfig``; ``async_inference``,
     ``data_capture`` and ``deployment_config`` are passed through as built by their constructs.
+    ``keep_instance_count`` (autoscaled instance variants): an update keeps the variant's current
+    instance count instead of restarting from ``initial_instance_count``.
     """
 
     def __init__(
@@ -133,6 +154,7 @@ class TowerEndpoint(Construct):
         async_inference: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
         data_capture: sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None = None,
         deployment_config: sagemaker.CfnEndpoint.DeploymentConfigProperty | None = None,
+        keep_instance_count: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.ref = endpoint
@@ -165,6 +187,10 @@ class TowerEndpoint(Construct):
             endpoint_name=endpoint.name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=deployment_config,
+            retain_all_variant_properties=True if keep_instance_count else None,
+            exclude_retained_variant_properties=_EXCLUDED_FROM_RETAIN
+            if keep_instance_count
+            else None,
         )
 
     @property

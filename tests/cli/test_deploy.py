@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from hf_towers.cli import build_parser
+from hf_towers.cli import build_parser, deploy
 from hf_towers.cli.deploy import build_config, tower_name
 from hf_towers.config import ConfigError, parse_config
 from tests.synth_helpers import default_data
@@ -172,3 +173,23 @@ def test_the_model_name_and_uri_messages_say_the_real_rule() -> None:
     data["towers"]["text"]["model_uri"] = "s3://ab/model.tar.gz"
     with pytest.raises(ConfigError, match="whose bucket name is 3-63 lowercase letters"):
         parse_config(data, "flags")
+
+
+def test_deploy_imports_log_groups_a_deleted_stack_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(deploy, "GENERATED_DIR", tmp_path)
+
+    def run_cdk(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(deploy, "run_cdk", run_cdk)
+    for verb in ("deploy", "synth"):
+        args = _parse([verb, *REQUIRED])
+        assert args.func(args, {}) == 0
+    deployed, synthesized = calls
+    assert deployed[0] == "deploy" and "--import-existing-resources" in deployed
+    assert "--require-approval" in deployed
+    assert "--import-existing-resources" not in synthesized

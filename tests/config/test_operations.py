@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hf_towers.config import parse_config
 from hf_towers.config.loader import ConfigError
-from hf_towers.config.models import Tower
+from hf_towers.config.models import Tower, installs_packages
 from hf_towers.config.operations import (
     InferenceMode,
     RolloutStrategy,
     TrafficShift,
     is_accelerated,
+    keeps_capacity_on_update,
+    rollout_fleet_size,
     scaling_bounds,
 )
 from tests.synth_helpers import default_data
@@ -41,7 +44,8 @@ def test_defaults_are_real_time_with_autoscaling_alarms_and_blue_green_rollback(
     assert tower.rollout.traffic is TrafficShift.ALL_AT_ONCE
     assert tower.rollout.auto_rollback and tower.monitoring.alarms and tower.monitoring.dashboard
     assert not tower.data_capture.enabled and not tower.model_monitor.enabled
-    assert not tower.network.in_vpc and not tower.network.enable_network_isolation
+    assert not tower.network.in_vpc and tower.network.enable_network_isolation is None
+    assert tower.network_isolation  # model_code/text's requirements.txt installs nothing
 
 
 def test_scaling_bounds_follow_instance_count_unless_configured() -> None:
@@ -157,6 +161,97 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"network": {"subnet_ids": ["subnet-0123456789abcdef0"]}},
         "network needs both subnet_ids and security_group_ids",
     ),
+    # Rollouts SageMaker cannot carry out for the fleet (API_TrafficRoutingConfig,
+    # API_RollingUpdatePolicy, API_BlueGreenUpdatePolicy, deployment guardrails exclusions).
+    "canary-below-one-instance": (
+        {"rollout": {"traffic": "canary", "canary_percent": 25}, "initial_instance_count": 2},
+        "rollout.canary_percent 25 % of a fleet of 2 instance(s) (initial_instance_count) is "
+        "less than one instance (the canary is at most 50 % of the variant's instance count, "
+        "API_TrafficRoutingConfig): raise rollout.canary_percent to 50, raise "
+        "initial_instance_count to at least 4, or use rollout.traffic: all_at_once",
+    ),
+    "canary-on-one-instance": (
+        {"rollout": {"traffic": "canary"}, "autoscaling": {"enabled": False}},
+        "rollout.canary_percent 10 % of a fleet of 1 instance(s) (initial_instance_count) is "
+        "less than one instance (the canary is at most 50 % of the variant's instance count, "
+        "API_TrafficRoutingConfig): raise initial_instance_count to at least 10",
+    ),
+    "canary-autoscaled-floor": (
+        {
+            "rollout": {"traffic": "canary", "canary_percent": 50},
+            "initial_instance_count": 2,
+            "autoscaling": {"min_capacity": 1, "max_capacity": 4},
+        },
+        "rollout.canary_percent 50 % of a fleet of 1 instance(s) (autoscaling.min_capacity)",
+    ),
+    "linear-below-one-instance": (
+        {"rollout": {"traffic": "linear", "linear_step_percent": 20}, "initial_instance_count": 3},
+        "rollout.linear_step_percent 20 % of a fleet of 3 instance(s) (initial_instance_count) "
+        "is less than one instance (a linear step is 10-50 % of the green fleet",
+    ),
+    "rolling-on-one-instance": (
+        {"rollout": {"strategy": "rolling", "rolling_batch_percent": 50}},
+        "rollout.rolling_batch_percent 50 % of a fleet of 1 instance(s) (initial_instance_count) "
+        "is less than one instance (a rolling batch is 5-50 % of the variant's instance count, "
+        "API_RollingUpdatePolicy): raise initial_instance_count to at least 2, or use "
+        "rollout.traffic: all_at_once with strategy blue_green",
+    ),
+    "rollback-batch-below-one-instance": (
+        {
+            "rollout": {
+                "strategy": "rolling",
+                "rolling_batch_percent": 50,
+                "rollback_batch_percent": 25,
+            },
+            "initial_instance_count": 2,
+        },
+        "rollout.rollback_batch_percent 25 % of a fleet of 2 instance(s)",
+    ),
+    "timeout-below-waits": (
+        {
+            "rollout": {
+                "wait_interval_seconds": 600,
+                "termination_wait_seconds": 300,
+                "max_execution_timeout_seconds": 900,
+            }
+        },
+        "rollout.max_execution_timeout_seconds (900) does not exceed the rollout's waits "
+        "(900 s: 1 x wait_interval_seconds 600 + termination_wait_seconds 300): the update would "
+        "time out and roll back; raise max_execution_timeout_seconds above 900",
+    ),
+    "timeout-below-linear-steps": (
+        {
+            "initial_instance_count": 10,
+            "rollout": {
+                "traffic": "linear",
+                "linear_step_percent": 10,
+                "wait_interval_seconds": 600,
+            },
+        },
+        "(6300 s: 10 x wait_interval_seconds 600 + termination_wait_seconds 300)",
+    ),
+    "timeout-below-rolling-batches": (
+        {
+            "initial_instance_count": 20,
+            "rollout": {
+                "strategy": "rolling",
+                "rolling_batch_percent": 5,
+                "wait_interval_seconds": 300,
+                "max_execution_timeout_seconds": 6000,
+            },
+        },
+        "(6000 s: 20 batches x wait_interval_seconds 300)",
+    ),
+    "inf1-canary": (
+        {
+            "instance_type": "ml.inf1.xlarge",
+            "initial_instance_count": 2,
+            "rollout": {"traffic": "canary", "canary_percent": 50},
+        },
+        "instance_type 'ml.inf1.xlarge' (Inf1) is excluded from deployment guardrails: SageMaker "
+        "ignores canary, linear and rolling settings and shifts all traffic at once "
+        "(docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html)",
+    ),
     "capture-nothing": (
         {"data_capture": {"enabled": True, "capture_input": False, "capture_output": False}},
         "data_capture captures nothing",
@@ -198,3 +293,80 @@ def test_invalid_combination_is_rejected_with_key_and_fix(case: str) -> None:
 )
 def test_bad_values_name_their_key(keys: dict[str, Any], path: str) -> None:
     assert path in _error(**keys)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        # exactly one instance per step, and waits just under the timeout
+        {"rollout": {"traffic": "canary", "canary_percent": 50}, "initial_instance_count": 2},
+        {"rollout": {"traffic": "linear", "linear_step_percent": 25}, "initial_instance_count": 4},
+        {
+            "rollout": {"strategy": "rolling", "rolling_batch_percent": 50},
+            "initial_instance_count": 2,
+        },
+        {
+            "rollout": {
+                "wait_interval_seconds": 600,
+                "termination_wait_seconds": 300,
+                "max_execution_timeout_seconds": 901,
+            }
+        },
+        # serverless has no instance count; Inf1 all at once is what SageMaker does anyway
+        {"inference_mode": "serverless", "rollout": {"traffic": "canary"}},
+        {"instance_type": "ml.inf1.xlarge"},
+        # a model without endpoint has no rollout to check
+        {"deploy_endpoint": False, "rollout": {"traffic": "canary"}},
+    ],
+)
+def test_feasible_rollouts_are_accepted(keys: dict[str, Any]) -> None:
+    _tower(**keys)
+
+
+def test_scale_to_zero_rollouts_start_from_the_initial_count() -> None:
+    tower = _tower(
+        inference_mode="async",
+        async_inference={"output_prefix": "a/out"},
+        initial_instance_count=2,
+        autoscaling={"min_capacity": 0, "max_capacity": 3},
+        rollout={"traffic": "canary", "canary_percent": 50},
+    )
+    assert not keeps_capacity_on_update(tower) and rollout_fleet_size(tower) == 2
+    assert keeps_capacity_on_update(_tower()) and rollout_fleet_size(_tower()) == 1
+    assert not keeps_capacity_on_update(_tower(autoscaling={"enabled": False}))
+    assert not keeps_capacity_on_update(_tower(inference_mode="serverless"))
+
+
+@pytest.mark.parametrize(
+    ("keys", "isolated"),
+    [
+        ({}, True),  # model_code/text: requirements.txt has comments only
+        ({"kind": "task", "hf_task": "question-answering"}, True),
+        ({"network": {"enable_network_isolation": False}}, False),  # the opt-out
+        ({"network": {"enable_network_isolation": True}}, True),
+        ({"environment": {"HF_MODEL_ID": "bert-base-uncased"}}, False),  # downloads from the Hub
+        ({"inference_mode": "serverless"}, False),  # serverless supports no isolation
+        ({"code_dir": "tests/config/fixtures/installs"}, False),
+        (
+            {
+                "code_dir": "tests/config/fixtures/installs",
+                "network": {"enable_network_isolation": True},
+            },
+            True,
+        ),
+    ],
+)
+def test_network_isolation_default_follows_what_the_container_needs(
+    keys: dict[str, Any], isolated: bool
+) -> None:
+    assert _tower(**keys).network_isolation is isolated
+
+
+def test_installs_packages_reads_requirement_lines_not_comments(tmp_path: Path) -> None:
+    assert not installs_packages(tmp_path)  # no requirements.txt
+    (tmp_path / "requirements.txt").write_text("# nothing\n\n   # indented comment\n")
+    assert not installs_packages(tmp_path)
+    (tmp_path / "requirements.txt").write_text("# pinned\nopen_clip_torch==2.24.0  # model\n")
+    assert installs_packages(tmp_path)
+    (tmp_path / "requirements.txt").write_text("-r more.txt\n")
+    assert installs_packages(tmp_path)

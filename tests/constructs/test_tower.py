@@ -14,7 +14,11 @@ from hf_towers.constructs.tower import ArtifactsRef, Tower
 from tests.constructs.bare import BUCKET_ARN, IMAGE, bare_stack, key, only, resources, statements
 
 
-def _tower(settings: dict[str, Any], calls: list[str] | None = None) -> tuple[Tower, Any]:
+def _tower(
+    settings: dict[str, Any],
+    calls: list[str] | None = None,
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+) -> tuple[Tower, Any]:
     stack = bare_stack()
 
     def import_bucket_arn() -> str:
@@ -31,7 +35,7 @@ def _tower(settings: dict[str, Any], calls: list[str] | None = None) -> tuple[To
         image=IMAGE,
         artifacts=ArtifactsRef(key=key(stack), import_bucket_arn=import_bucket_arn),
         region="us-east-1",
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=removal_policy,
         log_retention=logs.RetentionDays.ONE_MONTH,
     )
     return tower, stack
@@ -93,3 +97,58 @@ def test_the_bucket_is_imported_only_by_towers_that_use_it() -> None:
     assert calls == []  # a task model as uploaded: no repack, no captures
     _tower(TEXT, calls)
     assert calls == ["import"]  # once, however many constructs read it
+
+
+ASYNC = {
+    "inference_mode": "async",
+    "async_inference": {"output_prefix": "async/text/output"},
+    "instance_type": "ml.m5.xlarge",
+}
+
+
+@pytest.mark.parametrize(
+    ("keys", "retained"),
+    [
+        ({}, True),  # real-time, autoscaling 1..2 by default
+        ({**ASYNC, "autoscaling": {"min_capacity": 1, "max_capacity": 3}}, True),
+        ({"autoscaling": {"enabled": False}}, False),  # the count is the config's
+        ({**ASYNC, "autoscaling": {"min_capacity": 0, "max_capacity": 3}}, False),
+        ({"inference_mode": "serverless", "instance_type": "ml.m5.xlarge"}, False),
+    ],
+)
+def test_updates_keep_the_autoscaled_fleet_size(keys: dict[str, Any], retained: bool) -> None:
+    _, stack = _tower({**TEXT, **keys})
+    properties = only(stack, "AWS::SageMaker::Endpoint")["Properties"]
+    assert properties.get("RetainAllVariantProperties", False) is retained
+    assert ("ExcludeRetainedVariantProperties" in properties) is retained
+
+
+@pytest.mark.parametrize(
+    ("settings", "isolated"),
+    [
+        (TEXT, True),  # model_code/text installs nothing
+        (TASK, True),
+        ({**TEXT, "network": {"enable_network_isolation": False}}, False),
+        ({**TEXT, "code_dir": "tests/config/fixtures/installs"}, False),
+    ],
+)
+def test_network_isolation_is_on_where_the_container_needs_no_network(
+    settings: dict[str, Any], isolated: bool
+) -> None:
+    _, stack = _tower(settings)
+    model = only(stack, "AWS::SageMaker::Model")["Properties"]
+    assert model.get("EnableNetworkIsolation", False) is isolated
+
+
+def test_a_retained_endpoint_log_group_is_kept_and_imported_by_the_next_deploy() -> None:
+    _, stack = _tower(TASK)
+    group = only(stack, "AWS::Logs::LogGroup")
+    # Auto-import needs a static custom name and DeletionPolicy Retain or RetainExceptOnCreate;
+    # RetainExceptOnCreate also deletes a group whose first create rolled back.
+    assert group["Properties"]["LogGroupName"] == "/aws/sagemaker/Endpoints/team-text"
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (
+        "RetainExceptOnCreate",
+        "Retain",
+    )
+    _, scratch = _tower(TASK, removal_policy=RemovalPolicy.DESTROY)
+    assert only(scratch, "AWS::Logs::LogGroup")["DeletionPolicy"] == "Delete"

@@ -55,3 +55,33 @@ def test_the_endpoint_is_named_and_refers_to_its_config() -> None:
     assert properties["EndpointConfigName"] == {
         "Fn::GetAtt": [stack.get_logical_id(endpoint.config), "EndpointConfigName"]
     }
+
+
+def test_keep_instance_count_retains_the_fleet_size_but_not_the_weight() -> None:
+    stack = bare_stack()
+    TowerEndpoint(
+        stack,
+        "Endpoint",
+        model_name="model-1",
+        endpoint=EndpointRef("team-text"),
+        instance_type="ml.m5.xlarge",
+        initial_instance_count=2,
+        key=key(stack),
+        keep_instance_count=True,
+    )
+    properties = only(stack, "AWS::SageMaker::Endpoint")["Properties"]
+    assert properties["RetainAllVariantProperties"] is True
+    assert properties["ExcludeRetainedVariantProperties"] == [
+        {"VariantPropertyType": "DesiredWeight"}
+    ]
+    # The type and count of the new config are still written (a first deploy uses them).
+    (variant,) = only(stack, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.xlarge", 2)
+
+
+def test_without_keep_instance_count_an_update_takes_the_new_config_as_it_is() -> None:
+    stack = bare_stack()
+    _endpoint(stack, "ml.m5.xlarge")
+    properties = only(stack, "AWS::SageMaker::Endpoint")["Properties"]
+    assert "RetainAllVariantProperties" not in properties
+    assert "ExcludeRetainedVariantProperties" not in properties

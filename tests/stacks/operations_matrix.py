@@ -17,9 +17,11 @@ GROUPS = ["sg-0123456789abcdef0"]
 
 # tower name -> its operations keys (on top of a CPU or GPU base tower).
 MATRIX: dict[str, dict[str, Any]] = {
-    # real-time, blue/green canary, captures + drift monitor, VPC + isolation, autoscaling 1..4
+    # real-time, blue/green canary, captures + drift monitor, VPC + isolation, autoscaling 4..8
+    # (a 25 % canary needs at least 4 instances to be one instance)
     "rt-canary": {
         "instance_type": "ml.m5.xlarge",
+        "initial_instance_count": 4,
         "rollout": {"traffic": "canary", "canary_percent": 25, "wait_interval_seconds": 600},
         "data_capture": {"enabled": True, "sampling_percentage": 50},
         "model_monitor": {
@@ -31,13 +33,16 @@ MATRIX: dict[str, dict[str, Any]] = {
             "security_group_ids": GROUPS,
             "enable_network_isolation": True,
         },
-        "autoscaling": {"min_capacity": 1, "max_capacity": 4},
+        "autoscaling": {"min_capacity": 4, "max_capacity": 8},
         "monitoring": {"error_5xx_threshold": 10, "latency_p99_ms": 500},
     },
-    # real-time GPU (instance storage), linear shift, captures of requests only
+    # real-time GPU (instance storage), linear shift of 50 % steps (2 instances), captures of
+    # requests only, network isolation explicitly off (the opt-out)
     "rt-linear": {
         "instance_type": "ml.g5.xlarge",
-        "rollout": {"traffic": "linear", "linear_step_percent": 25},
+        "initial_instance_count": 2,
+        "rollout": {"traffic": "linear", "linear_step_percent": 50},
+        "network": {"enable_network_isolation": False},
         "data_capture": {"enabled": True, "capture_output": False, "prefix": "captures/linear"},
     },
     # real-time rolling batches, no autoscaling, no alarms, no dashboard, no rollback

@@ -114,7 +114,7 @@ def test_linear_and_rolling_rollouts(tpl: dict[str, Template]) -> None:
     linear = _props(tpl[stack_name("rt-linear")], "AWS::SageMaker::Endpoint")["DeploymentConfig"]
     routing = linear["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["Type"] == "LINEAR"
-    assert routing["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 25}
+    assert routing["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
     rolling_t = tpl[stack_name("rt-rolling")]
     rolling = _props(rolling_t, "AWS::SageMaker::Endpoint")["DeploymentConfig"]
     assert rolling == {
@@ -140,7 +140,7 @@ def test_realtime_target_tracking_on_invocations_per_instance(tpl: dict[str, Tem
     target = _props(t, "AWS::ApplicationAutoScaling::ScalableTarget")
     assert target["ResourceId"] == "endpoint/hf-towers-dev-rt-canary/variant/AllTraffic"
     assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (4, 8)
     assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(
         target["RoleARN"]
     )
@@ -350,6 +350,7 @@ def test_vpc_and_network_isolation_on_the_model(tpl: dict[str, Template]) -> Non
     assert any("network-interface/*" in json.dumps(r) for r in enis)
     assert sum(SUBNETS[0] in json.dumps(r) or GROUPS[0] in json.dumps(r) for r in enis) == 2
     plain = _props(tpl[stack_name("rt-linear")], "AWS::SageMaker::Model")
+    # network.enable_network_isolation: false, the opt-out of the default
     assert "VpcConfig" not in plain and "EnableNetworkIsolation" not in plain
 
 
