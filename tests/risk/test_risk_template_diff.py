@@ -239,6 +239,7 @@ def repack(code_key: str, kms: str = "arn:key/1", declared: Any = REPACK_DECLARE
 
 def serving(repack_resource: Any, model_data: str = "url") -> dict[str, Any]:
     """A repack custom resource, the Model that reads its artifact, its config and endpoint."""
+    container: dict[str, Any]
     if model_data == "url":
         container = {"ModelDataUrl": {"Fn::GetAtt": ["Repack", "ModelDataUrl"]}}
     else:
