@@ -12,7 +12,8 @@ reviewer must look at before merging; ``--fail-on risky`` fails on any. The rule
   it is created) or removed.
 * ``named-resource-replaced``: the replaced resource has an explicit physical name
   (``BucketName``, ``EndpointName``, ``RoleName``...): with the name unchanged CloudFormation
-  cannot create the replacement beside the old one and the update fails; with a new name,
+  cannot create the replacement beside the old one and the update fails (severity *will
+  fail*); with a new name,
   everything that addresses the old name breaks. Generated names are replaced safely.
 * ``iam-widened``: an IAM policy (``AWS::IAM::Policy``, ``AWS::IAM::ManagedPolicy``, a role's
   inline ``Policies``, a bucket, key, queue or topic policy) grants new actions, a new ``*`` in
@@ -72,7 +73,21 @@ class Finding:
         return self.severity == WILL_FAIL
 
 
-RuleFunc = Callable[[ResourceChange], Iterable[str]]
+RuleFunc = Callable[[ResourceChange], Iterable["str | Verdict"]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A message with its own severity, for a rule whose findings differ in severity."""
+
+    message: str
+    severity: str
+
+
+def _verdict(item: str | Verdict, default: str) -> Verdict:
+    return item if isinstance(item, Verdict) else Verdict(item, default)
+
+
 # A stack rule yields (logical id, resource type, message) for any resource of the stack.
 StackRuleFunc = Callable[[StackDiff], Iterable[tuple[str, str, str]]]
 
@@ -84,16 +99,17 @@ class Rule:
     severity: str = RISKY
 
     def __call__(self, change: ResourceChange) -> list[Finding]:
+        verdicts = (_verdict(item, self.severity) for item in self.check(change))
         return [
             Finding(
                 self.name,
                 change.stack,
                 change.logical_id,
                 change.resource_type,
-                message,
-                self.severity,
+                verdict.message,
+                verdict.severity,
             )
-            for message in self.check(change)
+            for verdict in verdicts
         ]
 
 
@@ -264,7 +280,7 @@ def name_properties(resource_type: str) -> tuple[str, ...]:
 
 
 @rule("named-resource-replaced")
-def named_resource_replaced(change: ResourceChange) -> Iterator[str]:
+def named_resource_replaced(change: ResourceChange) -> Iterator[str | Verdict]:
     if change.kind is not ChangeKind.REPLACED:
         return
     for prop in name_properties(change.resource_type):
@@ -273,10 +289,16 @@ def named_resource_replaced(change: ResourceChange) -> Iterator[str]:
             continue
         old_name = change.old_properties.get(prop)
         if old_name == new_name:
-            yield (
-                f"replacement of a custom-named resource ({prop}={canonical(new_name)}): "
-                "CloudFormation cannot create the new one while the old one holds the name, "
-                "so the update fails; remove the explicit name or rename it"
+            # "You can't perform an update that causes a custom-named resource to be replaced.
+            # If you must replace the resource, specify a new name."
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html
+            yield Verdict(
+                f"will fail: replacement of a custom-named resource ({prop}="
+                f"{canonical(new_name)}): CloudFormation cannot create the new one while the "
+                "old one holds the name, so the update fails; remove the explicit name or "
+                "rename it (https://docs.aws.amazon.com/AWSCloudFormation/latest/"
+                "TemplateReference/aws-properties-name.html)",
+                WILL_FAIL,
             )
         else:
             yield (

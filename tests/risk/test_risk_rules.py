@@ -165,6 +165,14 @@ def test_replacing_custom_named_resource_with_same_name_fails_the_update() -> No
         res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="b"),
     )
     assert len(found) == 1 and "update fails" in found[0]
+    [finding] = rules.named_resource_replaced(
+        change(
+            res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="a"),
+            res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="b"),
+        )
+    )
+    assert finding.severity == WILL_FAIL and finding.message.startswith("will fail: ")
+    assert "aws-properties-name.html" in finding.message
 
 
 def test_renaming_is_flagged() -> None:
@@ -174,6 +182,10 @@ def test_renaming_is_flagged() -> None:
         res("AWS::S3::Bucket", BucketName="b"),
     )
     assert len(found) == 1 and 'from "a" to "b"' in found[0]
+    [finding] = rules.named_resource_replaced(
+        change(res("AWS::S3::Bucket", BucketName="a"), res("AWS::S3::Bucket", BucketName="b"))
+    )
+    assert finding.severity == RISKY  # a new name deploys; what addresses the old one breaks
 
 
 def test_generated_name_replacement_is_safe() -> None:
