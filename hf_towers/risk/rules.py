@@ -12,7 +12,8 @@ reviewer must look at before merging; ``--fail-on risky`` fails on any. The rule
   it is created) or removed.
 * ``named-resource-replaced``: the replaced resource has an explicit physical name
   (``BucketName``, ``EndpointName``, ``RoleName``...): with the name unchanged CloudFormation
-  cannot create the replacement beside the old one and the update fails; with a new name,
+  cannot create the replacement beside the old one and the update fails (severity *will
+  fail*); with a new name,
   everything that addresses the old name breaks. Generated names are replaced safely.
 * ``iam-widened``: an IAM policy (``AWS::IAM::Policy``, ``AWS::IAM::ManagedPolicy``, a role's
   inline ``Policies``, a bucket, key, queue or topic policy) grants new actions, a new ``*`` in
@@ -21,6 +22,14 @@ reviewer must look at before merging; ``--fail-on risky`` fails on any. The rule
 * ``encryption-removed``: an encryption setting (``BucketEncryption``, ``KmsKeyId`` of an
   EndpointConfig or log group, ...) is removed or turned off.
 * ``kms-key-disabled``: a KMS key is disabled or its rotation is turned off.
+* ``autoscaled-variant-update`` (severity *will fail*): an EndpointConfig change that SageMaker
+  rejects because the endpoint's variant is registered with Application Auto Scaling: its
+  ``InstanceType`` changes, or the variant is removed. The message gives the way out.
+
+Every finding has a ``severity``: ``risky`` (review it) or ``will-fail`` (CloudFormation or the
+service rejects the update as written; the message starts with "will fail:" and says what to do
+instead). Stack rules (``StackRule``) see the whole stack diff, for findings that depend on
+resources other than the changed one (an unchanged scalable target).
 """
 
 from __future__ import annotations
@@ -37,8 +46,15 @@ from hf_towers.risk.template_diff import (
     StackDiff,
     canonical,
     is_missing,
+    references,
     value_at,
 )
+
+RISKY = "risky"
+"""A change a reviewer must look at before merging."""
+WILL_FAIL = "will-fail"
+"""A change CloudFormation or the service will reject: the deploy fails and rolls back."""
+SEVERITIES = (WILL_FAIL, RISKY)
 
 
 @dataclass(frozen=True)
@@ -50,47 +66,116 @@ class Finding:
     logical_id: str
     resource_type: str
     message: str
+    severity: str = RISKY
+
+    @property
+    def will_fail(self) -> bool:
+        return self.severity == WILL_FAIL
 
 
-RuleFunc = Callable[[ResourceChange], Iterable[str]]
+RuleFunc = Callable[[ResourceChange], Iterable["str | Verdict"]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A message with its own severity, for a rule whose findings differ in severity."""
+
+    message: str
+    severity: str
+
+
+def _verdict(item: str | Verdict, default: str) -> Verdict:
+    return item if isinstance(item, Verdict) else Verdict(item, default)
+
+
+# A stack rule yields (logical id, resource type, message) for any resource of the stack.
+StackRuleFunc = Callable[[StackDiff], Iterable[tuple[str, str, str]]]
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     check: RuleFunc
+    severity: str = RISKY
 
     def __call__(self, change: ResourceChange) -> list[Finding]:
+        verdicts = (_verdict(item, self.severity) for item in self.check(change))
         return [
-            Finding(self.name, change.stack, change.logical_id, change.resource_type, message)
-            for message in self.check(change)
+            Finding(
+                self.name,
+                change.stack,
+                change.logical_id,
+                change.resource_type,
+                verdict.message,
+                verdict.severity,
+            )
+            for verdict in verdicts
         ]
 
 
-RULES: list[Rule] = []
+@dataclass(frozen=True)
+class StackRule:
+    """A rule over a whole stack diff (it may need resources that did not change)."""
+
+    name: str
+    check: StackRuleFunc
+    severity: str = RISKY
+
+    def __call__(self, diff: StackDiff) -> list[Finding]:
+        return [
+            Finding(self.name, diff.stack, logical_id, rtype, message, self.severity)
+            for logical_id, rtype, message in self.check(diff)
+        ]
 
 
-def rule(name: str) -> Callable[[RuleFunc], Rule]:
+RULES: list[Rule | StackRule] = []
+
+
+def rule(name: str, severity: str = RISKY) -> Callable[[RuleFunc], Rule]:
     """Register ``func`` as the rule ``name``."""
 
     def register(func: RuleFunc) -> Rule:
-        registered = Rule(name, func)
+        registered = Rule(name, func, severity)
         RULES.append(registered)
         return registered
 
     return register
 
 
-def evaluate(diffs: Sequence[StackDiff], rules: Sequence[Rule] | None = None) -> list[Finding]:
-    """Every finding of every rule over every change, in stack/resource order."""
-    active = RULES if rules is None else rules
-    return [
+def stack_rule(name: str, severity: str = RISKY) -> Callable[[StackRuleFunc], StackRule]:
+    """Register ``func`` as the stack rule ``name``."""
+
+    def register(func: StackRuleFunc) -> StackRule:
+        registered = StackRule(name, func, severity)
+        RULES.append(registered)
+        return registered
+
+    return register
+
+
+def _findings_of(diff: StackDiff, active: Sequence[Rule | StackRule]) -> list[Finding]:
+    per_change = [
         finding
-        for diff in diffs
         for change in diff.changes
         for check in active
+        if isinstance(check, Rule)
         for finding in check(change)
     ]
+    per_stack = [
+        finding for check in active if isinstance(check, StackRule) for finding in check(diff)
+    ]
+    order = {change.logical_id: index for index, change in enumerate(diff.changes)}
+    return sorted([*per_change, *per_stack], key=lambda f: order.get(f.logical_id, len(order)))
+
+
+def evaluate(
+    diffs: Sequence[StackDiff], rules: Sequence[Rule | StackRule] | None = None
+) -> list[Finding]:
+    """Every finding of every rule over every change: *will fail* ones first, then in
+    stack/resource order."""
+    active = RULES if rules is None else rules
+    found = [finding for diff in diffs for finding in _findings_of(diff, active)]
+    return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
 
 
 # --- stateful resources ------------------------------------------------------------------
@@ -195,7 +280,7 @@ def name_properties(resource_type: str) -> tuple[str, ...]:
 
 
 @rule("named-resource-replaced")
-def named_resource_replaced(change: ResourceChange) -> Iterator[str]:
+def named_resource_replaced(change: ResourceChange) -> Iterator[str | Verdict]:
     if change.kind is not ChangeKind.REPLACED:
         return
     for prop in name_properties(change.resource_type):
@@ -204,10 +289,16 @@ def named_resource_replaced(change: ResourceChange) -> Iterator[str]:
             continue
         old_name = change.old_properties.get(prop)
         if old_name == new_name:
-            yield (
-                f"replacement of a custom-named resource ({prop}={canonical(new_name)}): "
-                "CloudFormation cannot create the new one while the old one holds the name, "
-                "so the update fails; remove the explicit name or rename it"
+            # "You can't perform an update that causes a custom-named resource to be replaced.
+            # If you must replace the resource, specify a new name."
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html
+            yield Verdict(
+                f"will fail: replacement of a custom-named resource ({prop}="
+                f"{canonical(new_name)}): CloudFormation cannot create the new one while the "
+                "old one holds the name, so the update fails; remove the explicit name or "
+                "rename it (https://docs.aws.amazon.com/AWSCloudFormation/latest/"
+                "TemplateReference/aws-properties-name.html)",
+                WILL_FAIL,
             )
         else:
             yield (
@@ -423,3 +514,142 @@ def kms_key_disabled(change: ResourceChange) -> Iterator[str]:
         "true",
     ):
         yield "automatic rotation of the KMS key is turned off"
+
+
+# --- updates the service rejects -------------------------------------------------------------
+
+AUTOSCALING_UPDATE_PAGE = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html"
+)
+ENDPOINT_TYPE = "AWS::SageMaker::Endpoint"
+ENDPOINT_CONFIG_TYPE = "AWS::SageMaker::EndpointConfig"
+SCALABLE_TARGET_TYPE = "AWS::ApplicationAutoScaling::ScalableTarget"
+
+
+def _variants(props: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Production variants by (literal) ``VariantName``."""
+    return {
+        variant["VariantName"]: variant
+        for variant in _as_list(props.get("ProductionVariants"))
+        if isinstance(variant, Mapping) and isinstance(variant.get("VariantName"), str)
+    }
+
+
+def _config_variants(
+    resources: Mapping[str, Mapping[str, Any]], endpoint: Mapping[str, Any]
+) -> dict[str, Mapping[str, Any]]:
+    """The variants of the EndpointConfig(s) an endpoint's ``EndpointConfigName`` refers to."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for target in references(_props(endpoint).get("EndpointConfigName")):
+        config = resources.get(target)
+        if config is not None and config.get("Type") == ENDPOINT_CONFIG_TYPE:
+            found.update(_variants(_props(config)))
+    return found
+
+
+def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = resource.get("Properties", {})
+    return props if isinstance(props, Mapping) else {}
+
+
+def _endpoint_name(logical_id: str, endpoint: Mapping[str, Any]) -> str:
+    """The literal ``EndpointName``, or a marker standing for the generated one."""
+    name = _props(endpoint).get("EndpointName")
+    return name if isinstance(name, str) else f"<{logical_id}.EndpointName>"
+
+
+def _text(value: Any, names: Mapping[str, str]) -> str | None:
+    """A string value with ``Fn::GetAtt [<endpoint>, EndpointName]`` (also inside ``Fn::Join``
+    and ``Fn::Sub``) replaced by that endpoint's name; None when another token remains."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    key, inner = next(iter(value.items()))
+    if key == "Fn::Join" and isinstance(inner, list) and len(inner) == 2:
+        separator, parts = inner
+        if isinstance(separator, str) and isinstance(parts, list):
+            texts = [_text(part, names) for part in parts]
+            return None if any(t is None for t in texts) else separator.join(map(str, texts))
+    if key == "Fn::GetAtt":
+        target = inner if isinstance(inner, list) else str(inner).split(".", 1)
+        if len(target) == 2 and target[1] == "EndpointName" and target[0] in names:
+            return names[str(target[0])]
+    if key == "Fn::Sub" and isinstance(inner, str):
+        text = inner
+        for logical_id, name in names.items():
+            text = text.replace(f"${{{logical_id}.EndpointName}}", name)
+        return None if "${" in text else text
+    return None
+
+
+def _variant_problems(
+    old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]
+) -> dict[str, str]:
+    """Variant name -> what happens to it that an auto-scaled variant does not allow."""
+    problems: dict[str, str] = {}
+    for name, variant in old.items():
+        if name not in new:
+            problems[name] = "is removed"
+        elif "InstanceType" in variant and variant["InstanceType"] != new[name].get("InstanceType"):
+            after = new[name].get("InstanceType", "(none: serverless)")
+            problems[name] = (
+                f"changes InstanceType from {_plain(variant['InstanceType'])} to {_plain(after)}"
+            )
+    return problems
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else canonical(value)
+
+
+@stack_rule("autoscaled-variant-update", WILL_FAIL)
+def autoscaled_variant_update(diff: StackDiff) -> Iterator[tuple[str, str, str]]:
+    """SageMaker: "If the update would change the instance type for any model that is a target
+    for auto scaling, the update fails"; removing such a variant needs the same deregistration
+    first (AUTOSCALING_UPDATE_PAGE). The registration that counts is the deployed one (the base
+    template): a scalable target removed in the same deploy is deleted only in the cleanup
+    phase, after the endpoint update ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: ongoing removal of
+    old resources ... after a successful stack update",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html), and
+    one added in the same deploy is registered after the endpoint it refers to is updated."""
+    for endpoint_id, endpoint in diff.new_resources.items():
+        old_endpoint = diff.old_resources.get(endpoint_id)
+        if endpoint.get("Type") != ENDPOINT_TYPE or old_endpoint is None:
+            continue
+        if old_endpoint.get("Type") != ENDPOINT_TYPE:
+            continue
+        change = diff.change(endpoint_id)
+        if change is not None and change.kind is ChangeKind.REPLACED:
+            continue  # a new endpoint is created with the new configuration, not updated
+        problems = _variant_problems(
+            _config_variants(diff.old_resources, old_endpoint),
+            _config_variants(diff.new_resources, endpoint),
+        )
+        if not problems:
+            continue
+        name = _endpoint_name(endpoint_id, old_endpoint)
+        for target_id, target in sorted(diff.old_resources.items()):
+            props = _props(target)
+            if target.get("Type") != SCALABLE_TARGET_TYPE or props.get("ServiceNamespace") != (
+                "sagemaker"
+            ):
+                continue
+            resource_id = _text(props.get("ResourceId"), {endpoint_id: name})
+            for variant, problem in sorted(problems.items()):
+                if resource_id != f"endpoint/{name}/variant/{variant}":
+                    continue
+                yield (
+                    endpoint_id,
+                    ENDPOINT_TYPE,
+                    f"will fail: variant {variant} of endpoint {name} {problem}, and it is "
+                    f"registered with Application Auto Scaling ({target_id}, {resource_id}): "
+                    "SageMaker rejects an endpoint update that changes the instance type of (or "
+                    "removes) an auto-scaled variant, so the stack update fails and rolls back; "
+                    "removing the autoscaling in the same deploy does not help (the scalable "
+                    "target is deregistered only after the endpoint update). Way out: deploy "
+                    "once with autoscaling disabled for this tower (`autoscaling: {enabled: "
+                    "false}`), then deploy this change, then re-enable autoscaling; or deploy "
+                    "the tower under a new endpoint name (a new endpoint; clients must switch). "
+                    f"{AUTOSCALING_UPDATE_PAGE}",
+                )

@@ -13,9 +13,17 @@ CloudFormation decides it:
   cascades (a replaced Model replaces the EndpointConfig naming it). A resource referring to a
   replaced one only through updatable properties is reported as modified.
 
+* a custom resource declares, in its ``Metadata`` under ``hf-towers:physical-id-from``, the
+  properties its physical id is derived from (the repack construct does: its physical id is the
+  content-addressed output URI), and one of them changed: the provider returns a new physical
+  id, which CloudFormation treats as a replacement (it creates the new one and sends Delete for
+  the old one in the cleanup phase), so it cascades like any replacement (the Model whose
+  ``ModelDataUrl`` is a ``Fn::GetAtt`` of it is replaced, then its EndpointConfig).
+
 ``Metadata`` and ``DependsOn`` do not change a deployed resource and are ignored, as are
-``AWS::CDK::Metadata`` resources. Types without a schema (custom resources) are never predicted
-as replaced; ``ResourceChange.schema_known`` says so.
+``AWS::CDK::Metadata`` resources (the declaration above is read, not compared). Types without a
+schema (custom resources) and without that declaration are never predicted as replaced;
+``ResourceChange.schema_known`` says so.
 """
 
 from __future__ import annotations
@@ -32,6 +40,15 @@ from hf_towers.risk.schemas import PropertyPath, create_only_paths, type_schema
 Template = Mapping[str, Any]
 
 IGNORED_TYPES = frozenset({"AWS::CDK::Metadata"})
+# Resource Metadata key of a custom resource: the list of its properties its physical id is
+# derived from. A provider that returns a different PhysicalResourceId on Update makes
+# CloudFormation treat the update as a replacement and send a Delete request for the old
+# physical id ("If the value returned is different, CloudFormation recognizes the update as a
+# replacement and sends a delete request to the old resource":
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html),
+# and every Fn::GetAtt/Ref of it becomes a new value. CloudFormation knows no schema of a custom
+# type, so the construct that owns the handler declares what its physical id depends on.
+PHYSICAL_ID_FROM = "hf-towers:physical-id-from"
 # Resource attributes that CloudFormation applies on update (Metadata/DependsOn do not).
 COMPARED_ATTRIBUTES = (
     "DeletionPolicy",
@@ -65,6 +82,8 @@ class ResourceChange:
     create_only_changed: tuple[str, ...] = ()
     # Why the resource is replaced, in words.
     replacement_reasons: tuple[str, ...] = ()
+    # Replacement is predictable: the type has a schema, or (custom resource) it declares the
+    # properties its physical id derives from (``PHYSICAL_ID_FROM``).
     schema_known: bool = True
     # Conditionally create-only paths that changed: replacement depends on the values.
     may_replace: tuple[str, ...] = ()
@@ -82,11 +101,26 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class StackDiff:
-    """All resource changes of one stack; ``status`` is added/removed/changed/unchanged."""
+    """All resource changes of one stack; ``status`` is added/removed/changed/unchanged.
+
+    ``old_resources``/``new_resources`` are the compared templates' resources (logical id ->
+    resource), for rules that need more than the changed resources (an unchanged scalable
+    target that makes an endpoint update fail); not part of equality.
+    """
 
     stack: str
     status: str
     changes: tuple[ResourceChange, ...] = field(default=())
+    old_resources: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    new_resources: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def change(self, logical_id: str) -> ResourceChange | None:
+        """The change of ``logical_id``; None when it is unchanged (or unknown)."""
+        return next((c for c in self.changes if c.logical_id == logical_id), None)
 
     def count(self, kind: ChangeKind) -> int:
         return sum(1 for change in self.changes if change.kind is kind)
@@ -110,6 +144,33 @@ def _resources(template: Template | None) -> dict[str, Mapping[str, Any]]:
         for logical_id, resource in resources.items()
         if isinstance(resource, Mapping) and resource.get("Type") not in IGNORED_TYPES
     }
+
+
+def physical_id_properties(*resources: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The properties the physical id of a custom resource derives from, as declared in its
+    ``Metadata`` (``PHYSICAL_ID_FROM``) by the old or the new version; empty when undeclared
+    (or malformed: not a list of property names)."""
+    declared: set[str] = set()
+    for resource in resources:
+        metadata = resource.get("Metadata") if resource is not None else None
+        names = metadata.get(PHYSICAL_ID_FROM) if isinstance(metadata, Mapping) else None
+        if isinstance(names, list) and all(isinstance(name, str) for name in names):
+            declared.update(names)
+    return tuple(sorted(declared))
+
+
+def replacing_paths(
+    resource_type: str, *resources: Mapping[str, Any] | None
+) -> tuple[PropertyPath, ...]:
+    """Property paths whose change replaces the resource: the schema's create-only paths, or for
+    a custom resource without a schema the declared physical-id properties."""
+    if type_schema(resource_type) is not None:
+        return create_only_paths(resource_type)
+    return tuple((name,) for name in physical_id_properties(*resources))
+
+
+def _predictable(resource_type: str, *resources: Mapping[str, Any] | None) -> bool:
+    return type_schema(resource_type) is not None or bool(physical_id_properties(*resources))
 
 
 def _is_intrinsic(value: Any) -> bool:
@@ -239,9 +300,10 @@ def _compare_resource(
         )
     if not paths:
         return None
+    replacing = replacing_paths(new_type, old, new)
     create_only = tuple(
         _join(pattern)
-        for pattern in create_only_paths(new_type)
+        for pattern in replacing
         if value_at(_properties(old), pattern) != value_at(_properties(new), pattern)
     )
     schema = type_schema(new_type)
@@ -250,7 +312,16 @@ def _compare_resource(
         for pattern in (schema.conditional_create_only if schema else ())
         if value_at(_properties(old), pattern) != value_at(_properties(new), pattern)
     )
-    if create_only:
+    notes = _update_notes(new_type, [path.split("/")[1] for path in paths if "/" in path])
+    if create_only and schema is None:
+        reasons = tuple(
+            f"physical id derives from {path} ({PHYSICAL_ID_FROM}), which changed: a new "
+            "physical id, so CloudFormation creates the new one and deletes the old one after "
+            "the update"
+            for path in create_only
+        )
+        kind = ChangeKind.REPLACED
+    elif create_only:
         reasons = tuple(f"create-only property {path} changed" for path in create_only)
         kind = ChangeKind.REPLACED
     else:
@@ -265,8 +336,9 @@ def _compare_resource(
         tuple(paths),
         create_only,
         reasons,
-        schema is not None,
+        _predictable(new_type, old, new),
         conditional,
+        notes,
     )
 
 
@@ -288,7 +360,7 @@ def _cascade(
             props = _properties(new)
             by_create_only = [
                 (_join(pattern), target)
-                for pattern in create_only_paths(new_type)
+                for pattern in replacing_paths(new_type, old_resources[logical_id], new)
                 for target in sorted(set(references(value_at(props, pattern))) & replaced)
             ]
             referring = sorted(set(references(props)) & replaced)
@@ -307,7 +379,7 @@ def _cascade(
                         old_resources[logical_id],
                         new,
                         tuple(f"Properties/{path}" for path in paths),
-                        schema_known=type_schema(new_type) is not None,
+                        schema_known=_predictable(new_type, old_resources[logical_id], new),
                     )
                 changes[logical_id] = replace(
                     current,
@@ -326,12 +398,31 @@ def _cascade(
                     old_resources[logical_id],
                     new,
                     tuple(f"Properties/{key}" for key in keys),
-                    schema_known=type_schema(new_type) is not None,
-                    notes=tuple(f"updated: refers to replaced {target}" for target in referring),
+                    schema_known=_predictable(new_type, old_resources[logical_id], new),
+                    notes=(
+                        *(f"updated: refers to replaced {target}" for target in referring),
+                        *_update_notes(new_type, keys),
+                    ),
                 )
                 progressed = True
         if not progressed:
             return
+
+
+# UpdateEndpoint "deploys the EndpointConfig specified in the request to a new fleet of
+# instances", shifts traffic to it and then deletes the old instances, under the endpoint's
+# DeploymentConfig (blue/green or rolling):
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html
+ENDPOINT_ROLLOUT = (
+    "updated in place with a rollout: SageMaker deploys the new endpoint configuration on new "
+    "instances and shifts traffic to them (DeploymentConfig); the endpoint name stays"
+)
+
+
+def _update_notes(resource_type: str, keys: list[str]) -> tuple[str, ...]:
+    if resource_type == "AWS::SageMaker::Endpoint" and "EndpointConfigName" in keys:
+        return (ENDPOINT_ROLLOUT,)
+    return ()
 
 
 def diff_templates(stack: str, old: Template | None, new: Template | None) -> StackDiff:
@@ -349,7 +440,7 @@ def diff_templates(stack: str, old: Template | None, new: Template | None) -> St
                 ChangeKind.ADDED,
                 None,
                 after,
-                schema_known=type_schema(rtype) is not None,
+                schema_known=_predictable(rtype, after),
             )
         elif after is None and before is not None:
             rtype = str(before.get("Type", ""))
@@ -360,7 +451,7 @@ def diff_templates(stack: str, old: Template | None, new: Template | None) -> St
                 ChangeKind.REMOVED,
                 before,
                 None,
-                schema_known=type_schema(rtype) is not None,
+                schema_known=_predictable(rtype, before),
             )
         elif before is not None and after is not None:
             change = _compare_resource(stack, logical_id, before, after)
@@ -373,7 +464,13 @@ def diff_templates(stack: str, old: Template | None, new: Template | None) -> St
         status = "removed"
     else:
         status = "changed" if changes else "unchanged"
-    return StackDiff(stack, status, tuple(changes[lid] for lid in sorted(changes)))
+    return StackDiff(
+        stack,
+        status,
+        tuple(changes[lid] for lid in sorted(changes)),
+        old_resources,
+        new_resources,
+    )
 
 
 def diff_assemblies(old: Mapping[str, Template], new: Mapping[str, Template]) -> list[StackDiff]:

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from hf_towers.risk import rules
-from hf_towers.risk.rules import RULES, Rule, evaluate
+from hf_towers.risk.rules import (
+    AUTOSCALING_UPDATE_PAGE,
+    RISKY,
+    RULES,
+    WILL_FAIL,
+    Rule,
+    evaluate,
+)
 from hf_towers.risk.template_diff import ResourceChange, diff_templates
 
 
@@ -50,6 +57,7 @@ def test_every_rule_is_registered_once() -> None:
         "iam-widened",
         "encryption-removed",
         "kms-key-disabled",
+        "autoscaled-variant-update",
     } <= set(names)
 
 
@@ -157,6 +165,14 @@ def test_replacing_custom_named_resource_with_same_name_fails_the_update() -> No
         res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="b"),
     )
     assert len(found) == 1 and "update fails" in found[0]
+    [finding] = rules.named_resource_replaced(
+        change(
+            res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="a"),
+            res("AWS::SageMaker::Model", ModelName="m", ExecutionRoleArn="b"),
+        )
+    )
+    assert finding.severity == WILL_FAIL and finding.message.startswith("will fail: ")
+    assert "aws-properties-name.html" in finding.message
 
 
 def test_renaming_is_flagged() -> None:
@@ -166,6 +182,10 @@ def test_renaming_is_flagged() -> None:
         res("AWS::S3::Bucket", BucketName="b"),
     )
     assert len(found) == 1 and 'from "a" to "b"' in found[0]
+    [finding] = rules.named_resource_replaced(
+        change(res("AWS::S3::Bucket", BucketName="a"), res("AWS::S3::Bucket", BucketName="b"))
+    )
+    assert finding.severity == RISKY  # a new name deploys; what addresses the old one breaks
 
 
 def test_generated_name_replacement_is_safe() -> None:
@@ -379,3 +399,148 @@ def test_evaluate_collects_findings_with_locations() -> None:
     assert {f.rule for f in findings} == {"stateful-replaced", "named-resource-replaced"}
     assert all(f.stack == "Data" and f.logical_id == "B" for f in findings)
     assert evaluate([diff_templates("Data", old, old)]) == []
+
+
+# autoscaled-variant-update (will fail)
+
+
+def endpoint_stack(
+    instance_type: str | None = "ml.m5.xlarge",
+    *,
+    scaled: bool = True,
+    variants: tuple[str, ...] = ("AllTraffic",),
+    resource_id: Any = "endpoint/e1/variant/AllTraffic",
+    endpoint_name: Any = "e1",
+    model: str = "Model",
+) -> dict[str, Any]:
+    """Model, EndpointConfig, Endpoint and (``scaled``) a ScalableTarget on the variant."""
+    production = [
+        {
+            "VariantName": name,
+            "ModelName": {"Fn::GetAtt": [model, "ModelName"]},
+            "InitialInstanceCount": 1,
+            **({"InstanceType": instance_type} if instance_type else {}),
+        }
+        for name in variants
+    ]
+    resources: dict[str, Any] = {
+        model: res("AWS::SageMaker::Model", ExecutionRoleArn="arn:role"),
+        "Config": res("AWS::SageMaker::EndpointConfig", ProductionVariants=production),
+        "Endpoint": res(
+            "AWS::SageMaker::Endpoint",
+            EndpointName=endpoint_name,
+            EndpointConfigName={"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+        ),
+    }
+    if scaled:
+        resources["Target"] = res(
+            "AWS::ApplicationAutoScaling::ScalableTarget",
+            {"DependsOn": ["Endpoint"]},
+            ServiceNamespace="sagemaker",
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            ResourceId=resource_id,
+            MinCapacity=1,
+            MaxCapacity=2,
+        )
+    return {"Resources": resources}
+
+
+def will_fail(old: dict[str, Any], new: dict[str, Any]) -> list[rules.Finding]:
+    return [
+        f
+        for f in evaluate([diff_templates("Tower", old, new)])
+        if f.rule == "autoscaled-variant-update"
+    ]
+
+
+def test_instance_type_change_of_an_autoscaled_variant_will_fail() -> None:
+    [finding] = will_fail(endpoint_stack("ml.m5.xlarge"), endpoint_stack("ml.g5.xlarge"))
+    assert finding.severity == WILL_FAIL and finding.will_fail
+    assert (finding.stack, finding.logical_id) == ("Tower", "Endpoint")
+    assert finding.resource_type == "AWS::SageMaker::Endpoint"
+    assert finding.message.startswith("will fail: variant AllTraffic of endpoint e1 changes ")
+    assert "InstanceType from ml.m5.xlarge to ml.g5.xlarge" in finding.message
+    assert "(Target, endpoint/e1/variant/AllTraffic)" in finding.message
+    assert "autoscaling: {enabled: false}" in finding.message  # the way out
+    assert "new endpoint name" in finding.message
+    assert AUTOSCALING_UPDATE_PAGE in finding.message
+
+
+def test_instance_type_change_without_autoscaling_is_not_flagged() -> None:
+    old, new = endpoint_stack(scaled=False), endpoint_stack("ml.g5.xlarge", scaled=False)
+    assert will_fail(old, new) == []
+    # ... though the same change is an EndpointConfig replacement and an Endpoint update.
+    diff = diff_templates("Tower", old, new)
+    assert {c.logical_id: c.kind.value for c in diff.changes} == {
+        "Config": "replaced",
+        "Endpoint": "modified",
+    }
+
+
+def test_the_way_out_sequence_has_no_failing_step() -> None:
+    scaled_old = endpoint_stack("ml.m5.xlarge")
+    unscaled_old = endpoint_stack("ml.m5.xlarge", scaled=False)
+    unscaled_new = endpoint_stack("ml.g5.xlarge", scaled=False)
+    scaled_new = endpoint_stack("ml.g5.xlarge")
+    assert will_fail(scaled_old, unscaled_old) == []  # 1. disable autoscaling
+    assert will_fail(unscaled_old, unscaled_new) == []  # 2. change the type
+    assert will_fail(unscaled_new, scaled_new) == []  # 3. re-enable
+    # Disabling autoscaling in the same deploy does not help: the target is deregistered only
+    # in the cleanup phase, after the endpoint update.
+    assert len(will_fail(scaled_old, unscaled_new)) == 1
+
+
+def test_other_changes_of_an_autoscaled_endpoint_are_allowed() -> None:
+    # A new model for the variant is the documented exception; the same type is no change.
+    assert will_fail(endpoint_stack(), endpoint_stack(model="Model2")) == []
+    assert will_fail(endpoint_stack(), endpoint_stack()) == []
+
+
+def test_a_new_endpoint_name_is_a_new_endpoint_not_an_update() -> None:
+    new = endpoint_stack(
+        "ml.g5.xlarge", endpoint_name="e2", resource_id="endpoint/e2/variant/AllTraffic"
+    )
+    assert will_fail(endpoint_stack(), new) == []
+
+
+def test_removing_an_autoscaled_variant_will_fail() -> None:
+    old = endpoint_stack(variants=("AllTraffic", "Canary"))
+    old["Resources"]["Target"]["Properties"]["ResourceId"] = "endpoint/e1/variant/Canary"
+    [finding] = will_fail(old, endpoint_stack(variants=("AllTraffic",)))
+    assert "variant Canary of endpoint e1 is removed" in finding.message
+    # The variant that stays keeps its type: the other variant's target is no problem.
+    assert will_fail(endpoint_stack(variants=("AllTraffic", "Canary")), endpoint_stack()) == []
+
+
+def test_target_on_another_variant_or_namespace_is_not_matched() -> None:
+    other = endpoint_stack(resource_id="endpoint/e1/variant/Other")
+    assert will_fail(other, endpoint_stack("ml.g5.xlarge")) == []
+    ecs = endpoint_stack()
+    ecs["Resources"]["Target"]["Properties"]["ServiceNamespace"] = "ecs"
+    assert will_fail(ecs, endpoint_stack("ml.g5.xlarge")) == []
+
+
+def test_resource_id_tokens_naming_the_endpoint_are_resolved() -> None:
+    name = {"Fn::GetAtt": ["Endpoint", "EndpointName"]}
+    joined = {"Fn::Join": ["", ["endpoint/", name, "/variant/AllTraffic"]]}
+    generated = endpoint_stack(endpoint_name=None, resource_id=joined)
+    del generated["Resources"]["Endpoint"]["Properties"]["EndpointName"]
+    new = endpoint_stack("ml.g5.xlarge", endpoint_name=None, resource_id=joined)
+    del new["Resources"]["Endpoint"]["Properties"]["EndpointName"]
+    assert len(will_fail(generated, new)) == 1
+    sub = {"Fn::Sub": "endpoint/${Endpoint.EndpointName}/variant/AllTraffic"}
+    assert len(will_fail(endpoint_stack(resource_id=sub), endpoint_stack("ml.g5.xlarge"))) == 1
+    unknown = {"Fn::Join": ["", ["endpoint/", {"Ref": "Other"}, "/variant/AllTraffic"]]}
+    assert will_fail(endpoint_stack(resource_id=unknown), endpoint_stack("ml.g5.xlarge")) == []
+
+
+def test_will_fail_findings_come_first_and_others_are_risky() -> None:
+    old, new = endpoint_stack(), endpoint_stack("ml.g5.xlarge")
+    new["Resources"]["Endpoint"]["Properties"]["EndpointName"] = "e1"
+    bucket_old = {"Resources": {"B": res("AWS::S3::Bucket", RETAIN, BucketName="a")}}
+    bucket_new = {"Resources": {"B": res("AWS::S3::Bucket", RETAIN, BucketName="b")}}
+    findings = evaluate(
+        [diff_templates("A", bucket_old, bucket_new), diff_templates("B", old, new)]
+    )
+    assert [f.severity for f in findings] == [WILL_FAIL, RISKY, RISKY]
+    assert findings[0].stack == "B"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from hf_towers.risk.template_diff import (
+    ENDPOINT_ROLLOUT,
+    PHYSICAL_ID_FROM,
     ChangeKind,
     changed_paths,
     diff_assemblies,
@@ -160,7 +162,7 @@ def test_replacement_cascades_through_create_only_references() -> None:
     assert changes["Config"].create_only_changed == ("ProductionVariants",)
     assert changes["Endpoint"].kind is ChangeKind.MODIFIED  # EndpointConfigName is updatable
     assert changes["Endpoint"].changed_paths == ("Properties/EndpointConfigName",)
-    assert changes["Endpoint"].notes == ("updated: refers to replaced Config",)
+    assert changes["Endpoint"].notes == ("updated: refers to replaced Config", ENDPOINT_ROLLOUT)
     assert changes["Alarm"].kind is ChangeKind.MODIFIED  # refers through Fn::Sub
 
 
@@ -215,3 +217,123 @@ def test_conditionally_create_only_change_may_replace() -> None:
     change = by_id(old, new)["I"]
     assert change.kind is ChangeKind.MODIFIED
     assert change.may_replace == ("InstanceType",)
+
+
+# --- custom resources that declare what their physical id derives from ---------------------
+
+REPACK_DECLARED = ["CodeKey", "SourceKey"]
+
+
+def repack(code_key: str, kms: str = "arn:key/1", declared: Any = REPACK_DECLARED) -> Any:
+    resource = res(
+        "Custom::RepackedModelData",
+        ServiceToken="arn:fn",
+        CodeKey=code_key,
+        SourceKey="m.tar.gz",
+        KmsKeyArn=kms,
+    )
+    if declared is not None:
+        resource["Metadata"] = {PHYSICAL_ID_FROM: declared}
+    return resource
+
+
+def serving(repack_resource: Any, model_data: str = "url") -> dict[str, Any]:
+    """A repack custom resource, the Model that reads its artifact, its config and endpoint."""
+    container: dict[str, Any]
+    if model_data == "url":
+        container = {"ModelDataUrl": {"Fn::GetAtt": ["Repack", "ModelDataUrl"]}}
+    else:
+        container = {
+            "ModelDataSource": {"S3DataSource": {"S3Uri": {"Fn::GetAtt": ["Repack", "S3Uri"]}}}
+        }
+    return tpl(
+        Repack=repack_resource,
+        Model=res("AWS::SageMaker::Model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer=container),
+        Config=res(
+            "AWS::SageMaker::EndpointConfig",
+            ProductionVariants=[{"ModelName": {"Fn::GetAtt": ["Model", "ModelName"]}}],
+        ),
+        Endpoint=res(
+            "AWS::SageMaker::Endpoint",
+            EndpointName="e",
+            EndpointConfigName={"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+        ),
+        Read=res(
+            "AWS::IAM::Policy",
+            PolicyDocument={"Statement": [{"Resource": {"Fn::GetAtt": ["Repack", "Key"]}}]},
+        ),
+    )
+
+
+def test_declared_physical_id_property_change_replaces_and_cascades() -> None:
+    changes = by_id(serving(repack("code-a.zip")), serving(repack("code-b.zip")))
+    assert changes["Repack"].kind is ChangeKind.REPLACED
+    assert changes["Repack"].schema_known is True  # predicted, not "no schema"
+    assert changes["Repack"].create_only_changed == ("CodeKey",)
+    assert "physical id derives from CodeKey" in changes["Repack"].replacement_reasons[0]
+    assert changes["Model"].kind is ChangeKind.REPLACED
+    assert changes["Model"].replacement_reasons == (
+        "create-only property PrimaryContainer refers to replaced Repack",
+    )
+    assert changes["Config"].kind is ChangeKind.REPLACED
+    assert changes["Endpoint"].kind is ChangeKind.MODIFIED
+    assert ENDPOINT_ROLLOUT in changes["Endpoint"].notes
+    assert changes["Read"].kind is ChangeKind.MODIFIED  # its GetAtt Key is a new value
+    diff = diff_templates("S", serving(repack("code-a.zip")), serving(repack("code-b.zip")))
+    assert (diff.count(ChangeKind.REPLACED), diff.count(ChangeKind.MODIFIED)) == (3, 2)
+
+
+def test_uncompressed_model_data_source_cascades_too() -> None:
+    changes = by_id(
+        serving(repack("code-a.zip"), "source"), serving(repack("code-b.zip"), "source")
+    )
+    assert [changes[lid].kind for lid in ("Repack", "Model", "Config")] == [ChangeKind.REPLACED] * 3
+
+
+def test_undeclared_property_change_updates_in_place() -> None:
+    changes = by_id(serving(repack("a.zip")), serving(repack("a.zip", kms="arn:key/2")))
+    assert set(changes) == {"Repack"}
+    assert changes["Repack"].kind is ChangeKind.MODIFIED
+    assert changes["Repack"].schema_known is True
+
+
+def test_declaration_of_either_side_counts_and_metadata_alone_is_no_change() -> None:
+    # The first report after the declaration was added: only the new template has it.
+    changes = by_id(serving(repack("a.zip", declared=None)), serving(repack("b.zip")))
+    assert changes["Repack"].kind is ChangeKind.REPLACED
+    # Adding the declaration changes nothing on AWS (Metadata only).
+    assert (
+        diff_templates(
+            "S", serving(repack("a.zip", declared=None)), serving(repack("a.zip"))
+        ).changes
+        == ()
+    )
+
+
+def test_malformed_or_missing_declaration_is_not_predicted() -> None:
+    for declared in (None, "CodeKey", [1, 2]):
+        change = by_id(
+            serving(repack("a.zip", declared=declared)),
+            serving(repack("b.zip", declared=declared)),
+        )["Repack"]
+        assert change.kind is ChangeKind.MODIFIED
+        assert change.schema_known is False
+
+
+def test_declared_property_referring_to_a_replaced_resource_replaces() -> None:
+    def stack(bucket_name: str) -> dict[str, Any]:
+        resource = repack("a.zip", declared=["OutputBucket"])
+        resource["Properties"]["OutputBucket"] = {"Ref": "Bucket"}
+        return tpl(Bucket=res("AWS::S3::Bucket", BucketName=bucket_name), Repack=resource)
+
+    change = by_id(stack("one"), stack("two"))["Repack"]
+    assert change.kind is ChangeKind.REPLACED
+    assert "OutputBucket refers to replaced Bucket" in change.replacement_reasons[0]
+
+
+def test_stack_diff_carries_the_compared_resources() -> None:
+    old, new = serving(repack("a.zip")), serving(repack("b.zip"))
+    diff = diff_templates("S", old, new)
+    assert set(diff.old_resources) == set(old["Resources"])
+    assert diff.new_resources["Repack"]["Properties"]["CodeKey"] == "b.zip"
+    assert diff.change("Model") is not None and diff.change("Nope") is None

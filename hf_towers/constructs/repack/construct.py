@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import Aspects, CustomResource, Duration, IAspect, RemovalPolicy, Stack
+from aws_cdk import Aspects, CfnResource, CustomResource, Duration, IAspect, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -35,6 +35,24 @@ from hf_towers.constructs.s3_location import s3_arn
 
 from .runtime.handler import props
 
+PHYSICAL_ID_FROM = "hf-towers:physical-id-from"
+"""Metadata key read by the offline risk report (``hf_towers.risk.template_diff``)."""
+PHYSICAL_ID_PROPERTIES = (
+    props.SOURCE_BUCKET,
+    props.SOURCE_KEY,
+    props.CODE_KEY,
+    props.OUTPUT_BUCKET,
+    props.OUTPUT_PREFIX,
+    props.COMPRESSED,
+    props.PART_SIZE,
+)
+"""The properties the physical id (``s3://<OutputBucket>/<OutputPrefix>/<hash>/...``) derives
+from: ``Job.digest`` hashes the source URI, the code bundle's content (``CodeKey`` is the asset's
+content hash, so it changes exactly when the code does; ``CodeBucket`` does not enter), the
+compression and the part size, plus the owning stack id and logical id (a new logical id is a
+new resource anyway), and the source's ETag at deploy time, which no template shows.
+``KmsKeyArn``, ``EntryModule``, ``MaxRatio`` and ``RetainOnDelete`` update in place.
+tests/constructs/repack/test_physical_id.py checks this list against the handler."""
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 """The Lambda functions' code, shipped as it is: the ``handler`` package (stdlib + boto3)."""
 REPACK_CONCURRENCY = 10
@@ -317,6 +335,16 @@ class RepackedModelData(Construct):
                 )
             ),
         )
+        # A new physical id on Update is a replacement for CloudFormation (a Create of the new
+        # one, a Delete of the old one in the cleanup phase:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html);
+        # declared in the template so the risk report predicts it (and its cascade into the
+        # Model and EndpointConfig) without importing this construct. Metadata is not a property:
+        # adding or changing it updates nothing on AWS.
+        resource_cfn = self.resource.node.default_child
+        if not isinstance(resource_cfn, CfnResource):  # pragma: no cover - CDK's own layout
+            raise TypeError("CustomResource has no CfnResource default child")
+        resource_cfn.add_metadata(PHYSICAL_ID_FROM, list(PHYSICAL_ID_PROPERTIES))
 
     def _properties(
         self,
