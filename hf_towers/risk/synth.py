@@ -53,6 +53,8 @@ CREDENTIAL_VARIABLES = (
 
 
 CONFIG_DIR = "config"
+APP_DEFAULTS = ""
+"""The environment key of an app without environment files: the app synthesized as it is."""
 PIPELINE_FILE = "config/pipeline.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -193,32 +195,6 @@ def read_assembly(outdir: Path) -> Assembly:
     return stacks
 
 
-@dataclass(frozen=True)
-class SynthPair:
-    """Both sides of the diff."""
-
-    base_sha: str
-    base: Assembly
-    head: Assembly
-
-
-def synth_base_and_worktree(repo_dir: Path, base_ref: str) -> SynthPair:
-    """Synthesize ``base_ref`` and the working tree of ``repo_dir`` (in parallel)."""
-    location = locate(repo_dir)
-    sha = resolve_ref(location.toplevel, base_ref)
-    with tempfile.TemporaryDirectory(prefix="hf-towers-diff-") as tmp:
-        tmp_path = Path(tmp)
-        source = tmp_path / "base"
-        source.mkdir()
-        export_ref(location.toplevel, sha, source)
-        base_app = source / location.prefix if location.prefix else source
-        head_app = location.toplevel / location.prefix if location.prefix else location.toplevel
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            base_job = pool.submit(synth_app, base_app, tmp_path / "base.out")
-            head_job = pool.submit(synth_app, head_app, tmp_path / "head.out")
-            return SynthPair(sha, base_job.result(), head_job.result())
-
-
 def _pipeline_environments(app_dir: Path, where: str) -> list[str]:
     """The ``environments`` that ``config/pipeline.yaml`` in ``app_dir`` lists (none without it)."""
     pipeline = app_dir / PIPELINE_FILE
@@ -311,7 +287,8 @@ results = {}
 for config, outdir in json.loads(open(jobs_file, encoding="utf-8").read()):
     def app(*args, _config=config, _outdir=outdir, **kwargs):
         post = dict(kwargs.pop("post_cli_context", None) or {})
-        post["config"] = _config
+        if _config:
+            post["config"] = _config
         kwargs["outdir"] = _outdir
         return real_app(*args, post_cli_context=post, **kwargs)
     aws_cdk.App = app
@@ -415,11 +392,21 @@ class EnvironmentsPair:
     environments: tuple[EnvironmentPair, ...]
 
 
+def _present(app_dir: Path, config: str) -> bool:
+    if config == APP_DEFAULTS:
+        return (app_dir / _app_script(app_dir)).is_file()
+    return (app_dir / config).is_file()
+
+
 def synth_environments(
-    repo_dir: Path, base_ref: str, configs: Sequence[Path] | None = None
+    repo_dir: Path,
+    base_ref: str,
+    configs: Sequence[Path] | None = None,
+    cwd: Path | None = None,
 ) -> EnvironmentsPair:
-    """Synthesize the selected environments (default: every one either side deploys) of
-    ``base_ref`` and of the working tree of ``repo_dir`` (the two sides in parallel)."""
+    """Synthesize the selected environments (``configs``, relative to ``cwd``, default the
+    current directory; none: every one either side deploys) of ``base_ref`` and of the working
+    tree of ``repo_dir`` (the two sides in parallel)."""
     location = locate(repo_dir)
     sha = resolve_ref(location.toplevel, base_ref)
     with tempfile.TemporaryDirectory(prefix="hf-towers-diff-") as tmp:
@@ -432,14 +419,16 @@ def synth_environments(
         label = f"base {base_ref}"
         if configs:
             selected = select_environments(
-                configs, repo_dir, {"working tree": head_app, label: base_app}
+                configs, cwd or Path.cwd(), {"working tree": head_app, label: base_app}
             )
         else:
             selected = sorted(
                 {*discover_environments(head_app), *discover_environments(base_app, label)}
             )
-        in_base = [c for c in selected if (base_app / c).is_file()]
-        in_head = [c for c in selected if (head_app / c).is_file()]
+            # An app without environment files: compare it as it synthesizes by default.
+            selected = selected or [APP_DEFAULTS]
+        in_base = [c for c in selected if _present(base_app, c)]
+        in_head = [c for c in selected if _present(head_app, c)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             base_job = pool.submit(synth_configs, base_app, in_base, tmp_path / "base.out")
             head_job = pool.submit(synth_configs, head_app, in_head, tmp_path / "head.out")
