@@ -275,7 +275,8 @@ def select_environments(
 # Runs in the app's directory with the app's own interpreter setup: synthesizes each
 # (config, outdir) job by running the app script with ``aws_cdk.App`` wrapped so that it gets
 # that outdir and ``config`` as post-CLI context (AppProps.postCliContext "has precedence over
-# context set by the CLI via --context", i.e. CDK_CONTEXT_JSON: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.AppProps.html#postclicontext). A
+# context set by the CLI via --context", i.e. CDK_CONTEXT_JSON;
+# https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.AppProps.html#postclicontext). A
 # ``sys.exit("error: ...")`` of the app (its config messages) is that environment's error.
 _DRIVER = """
 import json, os, runpy, sys, traceback
