@@ -121,18 +121,22 @@ def run_offline_diff(
 
 def list_environments(repo_dir: Path) -> list[dict[str, str | None]]:
     """The environments the working tree deploys, for a CI matrix: ``config`` (the file),
-    ``name`` (its stem), ``role_variable`` (``CDK_DIFF_ROLE_ARN_<NAME>``, the repository
+    ``name`` (its stem; its path where two files share a stem), ``role_variable`` (``CDK_DIFF_ROLE_ARN_<NAME>``, the repository
     variable holding that environment's read-only role) and ``region`` (its ``region`` key,
     None when the file does not name one)."""
     rows: list[dict[str, str | None]] = []
-    for config in discover_environments(repo_dir):
-        name = Path(config).stem
+    configs = discover_environments(repo_dir)
+    stems = [Path(config).stem for config in configs]
+    for config, stem in zip(configs, stems, strict=True):
+        # The stem names the environment; two files with one stem: the whole path does.
+        name = stem if stems.count(stem) == 1 else Path(config).with_suffix("").as_posix()
+        name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
         try:
             data = yaml.safe_load((repo_dir / config).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             data = None
         region = data.get("region") if isinstance(data, dict) else None
-        variable = "CDK_DIFF_ROLE_ARN_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+        variable = "CDK_DIFF_ROLE_ARN_" + name.replace("-", "_").upper()
         rows.append(
             {
                 "config": config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -349,3 +350,41 @@ def test_prod_instance_type_change_in_this_repository(
     assert "InstanceType" in prod_section
     for other in ("default", "dev", "staging"):
         assert f"#### Environment `config/{other}.yaml`: unchanged" in text
+
+
+def test_list_environments_names_each_once(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "config" / "dev.yaml").write_text("region: us-east-1\n")
+    (tmp_path / "config" / "staging-eu.yaml").write_text("region: [not, a, string]\n")
+    (tmp_path / "envs" / "dev.yaml").write_text("{")
+    (tmp_path / "config" / "pipeline.yaml").write_text("environments: [envs/dev.yaml]\n")
+    assert diff_report.list_environments(tmp_path) == [
+        {
+            "config": "config/dev.yaml",
+            "name": "config-dev",
+            "role_variable": "CDK_DIFF_ROLE_ARN_CONFIG_DEV",
+            "region": "us-east-1",
+        },
+        {
+            "config": "config/staging-eu.yaml",
+            "name": "staging-eu",
+            "role_variable": "CDK_DIFF_ROLE_ARN_STAGING_EU",
+            "region": None,
+        },
+        {
+            "config": "envs/dev.yaml",
+            "name": "envs-dev",
+            "role_variable": "CDK_DIFF_ROLE_ARN_ENVS_DEV",
+            "region": None,
+        },
+    ]
+
+
+def test_standalone_list_environments(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert diff_report.main(["--list-environments"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == ["default", "dev", "prod", "staging"]
