@@ -388,3 +388,57 @@ def test_standalone_list_environments(
     assert diff_report.main(["--list-environments"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in rows] == ["default", "dev", "prod", "staging"]
+
+
+def test_main_py_diff_passes_every_config_to_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hf_towers.cli import main
+
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_report(*args: Any) -> int:
+        calls.append(args)
+        return 0
+
+    monkeypatch.setattr(diff_report, "run_offline_diff", fake_report)
+    argv = ["diff", "--base", "origin/main", "--config", "config/prod.yaml"]
+    assert main([*argv, "--config", "config/dev.yaml", "--fail-on", "any"]) == 0
+    assert calls[0][1:] == (
+        "origin/main",
+        "any",
+        None,
+        [Path("config/prod.yaml"), Path("config/dev.yaml")],
+    )
+    assert main(["diff", "--base", "origin/main"]) == 0
+    assert calls[1][4] is None  # no --config: every deployed environment
+
+
+def test_main_py_cdk_diff_runs_once_per_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hf_towers.cli import deploy, main
+
+    runs: list[list[str]] = []
+    codes = iter([0, 1])
+
+    def fake_cdk(argv: list[str]) -> int:
+        runs.append(argv)
+        return next(codes)
+
+    monkeypatch.setattr(deploy, "run_cdk", fake_cdk)
+    assert main(["diff", "--config", "config/dev.yaml", "--config", "config/prod.yaml"]) == 1
+    assert runs == [
+        ["diff", "-c", "config=config/dev.yaml"],
+        ["diff", "-c", "config=config/prod.yaml"],
+    ]
+    runs.clear()
+    codes = iter([0])
+    assert main(["diff"]) == 0
+    assert runs == [["diff", "-c", f"config={deploy.DEFAULT_BASE_CONFIG}"]]
+
+
+def test_a_towers_diff_takes_one_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from hf_towers.cli import main
+
+    argv = ["diff", "--model_type", "vision", "--model_name", "v", "--config", "a.yaml"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--config", "b.yaml"])
+    assert exc.value.code == 2
+    assert "takes one environment file, not 2: pass --config once" in capsys.readouterr().err
