@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -47,9 +48,10 @@ def _workflow() -> dict[Any, Any]:
     return data
 
 
-def _steps() -> list[dict[str, Any]]:
-    steps = _workflow()["jobs"]["diff"]["steps"]
-    assert isinstance(steps, list)
+def _steps(job: str | None = None) -> list[dict[str, Any]]:
+    jobs = _workflow()["jobs"]
+    steps = [step for name in ([job] if job else list(jobs)) for step in jobs[name]["steps"]]
+    assert steps
     return steps
 
 
@@ -99,18 +101,24 @@ def test_actions_are_pinned() -> None:
         assert pinned.match(ref), f"{ref} is not pinned to a version tag or commit SHA"
 
 
-def test_assumes_role_from_repository_variable() -> None:
+def test_assumes_each_environments_role_from_its_repository_variable() -> None:
     step = _step_using("aws-actions/configure-aws-credentials")
-    assert step["with"]["role-to-assume"] == "${{ vars.CDK_DIFF_ROLE_ARN }}"
-    assert "aws-region" in step["with"]
+    assert step["with"]["role-to-assume"] == "${{ vars[matrix.role_variable] }}"
+    assert step["with"]["aws-region"].startswith("${{ matrix.region ||")
     assert "aws-access-key-id" not in step["with"]  # OIDC, no long-lived keys
 
 
 def test_python_311_and_make_synth() -> None:
-    assert _step_using("actions/setup-python")["with"]["python-version"] == "3.11"
-    runs = [str(s.get("run", "")) for s in _steps()]
+    for job in ("diff", "cdk-diff"):
+        setup = [
+            s for s in _steps(job) if str(s.get("uses", "")).startswith("actions/setup-python@")
+        ]
+        assert [s["with"]["python-version"] for s in setup] == ["3.11"]
+    runs = [str(s.get("run", "")) for s in _steps("diff")]
     assert any(r.strip() == "make synth" for r in runs)
-    checkout = _step_using("actions/checkout")
+    checkout = next(
+        s for s in _steps("diff") if str(s.get("uses", "")).startswith("actions/checkout@")
+    )
     assert checkout["with"]["fetch-depth"] == 0  # origin/<base> must exist for --base
 
 
@@ -130,4 +138,52 @@ def test_posts_one_sticky_comment() -> None:
     assert MARKER in script
     assert "updateComment" in script and "createComment" in script
     assert script.index("updateComment") < script.index("createComment")
-    assert "offline-report.md" in script and "cdk-diff.txt" in script
+    assert "reports/offline-report.md" in script and "reports/cdk-diff-${env.name}.txt" in script
+
+
+def _deployed_environment_files() -> set[str]:
+    """Independently of the code under test: config/*.yaml but the pipeline file, and the
+    files config/pipeline.yaml lists."""
+    files = {p.relative_to(ROOT).as_posix() for p in (ROOT / "config").glob("*.y*ml")}
+    files.discard("config/pipeline.yaml")
+    pipeline = yaml.safe_load((ROOT / "config" / "pipeline.yaml").read_text())
+    return files | set(pipeline["environments"])
+
+
+def test_every_deployed_environment_file_is_diffed() -> None:
+    jobs = _workflow()["jobs"]
+    listing = next(s for s in _steps("diff") if s.get("id") == "environments")
+    assert jobs["diff"]["outputs"]["environments"] == (
+        "${{ steps.environments.outputs.environments }}"
+    )
+    # Run the listing step's command as the workflow does: the matrix it produces.
+    command = str(listing["run"]).splitlines()[0].split("$(", 1)[1].rsplit(")", 1)[0]
+    result = subprocess.run(
+        [sys.executable, *command.split()[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    matrix = json.loads(result.stdout)
+    assert {row["config"] for row in matrix} == _deployed_environment_files()
+    assert len({row["name"] for row in matrix}) == len(matrix)  # artifact names are unique
+    prod = next(row for row in matrix if row["config"] == "config/prod.yaml")
+    assert prod == {
+        "config": "config/prod.yaml",
+        "name": "prod",
+        "role_variable": "CDK_DIFF_ROLE_ARN_PROD",
+        "region": "eu-west-1",
+    }
+    cdk = jobs["cdk-diff"]
+    assert (
+        cdk["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.diff.outputs.environments) }}"
+    )
+    assert cdk["env"]["CONFIG"] == "${{ matrix.config }}"
+    run = next(str(s["run"]) for s in cdk["steps"] if "npx cdk diff" in str(s.get("run", "")))
+    assert '-c "config=$CONFIG"' in run  # each environment's own stacks, not the default's
+    # The comment has one cdk diff section per listed environment.
+    assert jobs["comment"]["needs"] == ["diff", "cdk-diff"]
+    script = _step_using("actions/github-script")
+    assert script["env"]["ENVIRONMENTS"] == "${{ needs.diff.outputs.environments }}"

@@ -54,13 +54,15 @@ def add_parser(subparsers: Any) -> None:
         ),
     ):
         parser = subparsers.add_parser(verb, help=text, description=text)
-        _add_tower_flags(parser, required=verb != "diff")
+        _add_tower_flags(parser, required=verb != "diff", repeat_config=verb == "diff")
         if verb == "diff":
             _add_offline_diff_flags(parser)
         parser.set_defaults(func=run, verb=verb, parser=parser)
 
 
-def _add_tower_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_tower_flags(
+    parser: argparse.ArgumentParser, *, required: bool, repeat_config: bool = False
+) -> None:
     parser.add_argument("--model_type", choices=["vision", "text"], help="which tower (required)")
     parser.add_argument("--model_name", help="tower/model name (env MODEL_NAME)")
     parser.add_argument("--model_uri", help="S3 URI of the trained model.tar.gz (env MODEL_URI)")
@@ -86,12 +88,24 @@ def _add_tower_flags(parser: argparse.ArgumentParser, *, required: bool) -> None
     parser.add_argument(
         "--main_module_name", help="your architecture's module in code/ (env MAIN_MODULE_NAME)"
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_BASE_CONFIG,
-        help="environment file giving project, environment, account, region and tags (default config/default.yaml)",
-    )
+    if repeat_config:
+        # diff: repeatable; `--base` reports on each given file (default every deployed one),
+        # `cdk diff` runs once per file (default config/default.yaml).
+        parser.add_argument(
+            "--config",
+            type=Path,
+            action="append",
+            help="environment file (repeatable): with --base, the environments to report on "
+            "(default every config/*.yaml and the pipeline's environments); without, the "
+            "files to cdk diff (default config/default.yaml)",
+        )
+    else:
+        parser.add_argument(
+            "--config",
+            type=Path,
+            default=DEFAULT_BASE_CONFIG,
+            help="environment file giving project, environment, account, region and tags (default config/default.yaml)",
+        )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the generated tower config and stop"
     )
@@ -103,7 +117,7 @@ def _add_offline_diff_flags(parser: argparse.ArgumentParser) -> None:
         from hf_towers.cli.diff_report import add_arguments
     except ImportError:  # the offline report ships with hf_towers.risk
         return
-    add_arguments(parser)
+    add_arguments(parser, config=False)
 
 
 def _value(args: argparse.Namespace, flag: str, environ: Mapping[str, str]) -> str | None:
@@ -198,12 +212,22 @@ def build_config(
 def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Write the one-tower config and run ``cdk <verb>`` on its stacks."""
     environ = os.environ if environ is None else environ
-    if args.verb == "diff" and getattr(args, "base", None):
-        from hf_towers.cli.diff_report import run_offline_diff
+    if args.verb == "diff":
+        configs: list[Path] = list(args.config or [])
+        if getattr(args, "base", None):
+            from hf_towers.cli.diff_report import run_offline_diff
 
-        return run_offline_diff(REPO, args.base, args.fail_on, args.output)
-    if args.verb == "diff" and not args.model_type and not _value(args, "model_name", environ):
-        return run_cdk(["diff", "-c", f"config={args.config}"])
+            return run_offline_diff(REPO, args.base, args.fail_on, args.output, configs or None)
+        configs = configs or [DEFAULT_BASE_CONFIG]
+        if not args.model_type and not _value(args, "model_name", environ):
+            # One `cdk diff` per environment file; the worst exit code wins.
+            return max(run_cdk(["diff", "-c", f"config={config}"]) for config in configs)
+        if len(configs) > 1:
+            args.parser.error(
+                "--config: a tower's diff (--model_type/--model_name) takes one environment "
+                f"file, not {len(configs)}: pass --config once"
+            )
+        args.config = configs[0]
     name, config, data = build_config(args, environ)
     text = yaml.safe_dump(data, sort_keys=False)
     if args.dry_run:

@@ -4,11 +4,16 @@ Layout: a title naming the base, a one-line verdict, a "Risky changes" section (
 findings, or a line saying there are none), a summary table with one row per stack, and one
 table per changed stack listing each resource change with the properties that changed
 (create-only ones marked) and the reason for a replacement.
+
+``render_report`` covers several environments (one per config file): a title, one overall
+verdict, a table with one row per environment, then one section per environment laid out as
+above one heading level down (its own verdict line, risky changes, stack summary, tables).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hf_towers.risk.rules import Finding
 from hf_towers.risk.template_diff import ChangeKind, ResourceChange, StackDiff
@@ -61,9 +66,9 @@ def _paths(change: ResourceChange) -> str:
     return text
 
 
-def _stack_table(diff: StackDiff) -> list[str]:
+def _stack_table(diff: StackDiff, level: int = 4) -> list[str]:
     lines = [
-        f"#### `{cell(diff.stack)}` ({diff.status})",
+        f"{'#' * level} `{cell(diff.stack)}` ({diff.status})",
         "",
         "| Change | Logical ID | Type | Changed properties |",
         "| --- | --- | --- | --- |",
@@ -89,21 +94,10 @@ def verdict(diffs: Sequence[StackDiff], findings: Sequence[Finding]) -> str:
     return f"✅ {text}; no risky changes."
 
 
-def render_markdown(
-    diffs: Sequence[StackDiff],
-    findings: Sequence[Finding],
-    base_label: str,
-    head_label: str = "working tree",
-) -> str:
-    """The whole report."""
-    lines = [
-        f"### Offline change report: {cell(base_label)} → {cell(head_label)}",
-        "",
-        verdict(diffs, findings),
-        "",
-        "#### Risky changes",
-        "",
-    ]
+def _body(diffs: Sequence[StackDiff], findings: Sequence[Finding], level: int) -> list[str]:
+    """Risky changes, the stack summary and the per-stack tables, headings at ``level``."""
+    heading = "#" * level
+    lines = [f"{heading} Risky changes", ""]
     if findings:
         lines += ["| Stack | Resource | Type | Rule | Why |", "| --- | --- | --- | --- | --- |"]
         lines += [
@@ -115,7 +109,7 @@ def render_markdown(
         lines.append("None found.")
     lines += [
         "",
-        "#### Summary",
+        f"{heading} Summary",
         "",
         "| Stack | Status | Added | Removed | Modified | Replaced | Risky |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -137,11 +131,120 @@ def render_markdown(
     lines.append("")
     for diff in diffs:
         if diff.changes:
-            lines += _stack_table(diff)
-    lines.append(
-        "<sub>Replacement predicted from CloudFormation resource schemas (create-only "
-        "properties, as shipped with cfn-lint); synthesized without AWS credentials.</sub>"
+            lines += _stack_table(diff, level)
+    return lines
+
+
+FOOTER = (
+    "<sub>Replacement predicted from CloudFormation resource schemas (create-only "
+    "properties, as shipped with cfn-lint); synthesized without AWS credentials.</sub>"
+)
+FENCE = "```"
+
+
+def render_markdown(
+    diffs: Sequence[StackDiff],
+    findings: Sequence[Finding],
+    base_label: str,
+    head_label: str = "working tree",
+) -> str:
+    """The report of one set of stacks."""
+    lines = [
+        f"### Offline change report: {cell(base_label)} → {cell(head_label)}",
+        "",
+        verdict(diffs, findings),
+        "",
+        *_body(diffs, findings, 4),
+        FOOTER,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class EnvironmentReport:
+    """One environment (config file) of the report. ``status``: ``added`` (the file exists only
+    in the working tree), ``removed`` (only in the base), ``compared`` (both) or ``failed``
+    (``error`` says why a side could not be synthesized)."""
+
+    config: str
+    status: str
+    diffs: Sequence[StackDiff] = ()
+    findings: Sequence[Finding] = ()
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """At least one resource change."""
+        return any(diff.changes for diff in self.diffs)
+
+    @property
+    def label(self) -> str:
+        """The status as the report words it."""
+        if self.status == "failed":
+            return "❌ not synthesized"
+        if self.status == "added":
+            return "🆕 new environment: every stack added"
+        if self.status == "removed":
+            return "🗑️ deleted environment: every stack removed"
+        return "changed" if self.changed else "unchanged"
+
+
+def overall_verdict(environments: Sequence[EnvironmentReport]) -> str:
+    """One line over every environment."""
+    if not environments:
+        return "No environment config files: nothing to compare."
+    failed = [env for env in environments if env.status == "failed"]
+    changed = [env for env in environments if env.changed]
+    diffs = [diff for env in environments for diff in env.diffs]
+    findings = [finding for env in environments for finding in env.findings]
+    parts: list[str] = []
+    if failed:
+        parts.append(f"❌ {len(failed)} environment(s) could not be synthesized")
+    if not changed:
+        parts.append(f"No resource changes in {len(environments) - len(failed)} environment(s).")
+        return "; ".join(parts)
+    total = sum(len(d.changes) for d in diffs)
+    replaced = sum(d.count(ChangeKind.REPLACED) for d in diffs)
+    text = (
+        f"{total} resource change(s) in {len(changed)} of {len(environments)} "
+        f"environment(s), {replaced} replacement(s)"
     )
+    if findings:
+        parts.append(f"⚠️ {text}; **{len(findings)} risky change(s)** need review.")
+    else:
+        parts.append(f"✅ {text}; no risky changes.")
+    return "; ".join(parts)
+
+
+def render_report(
+    environments: Sequence[EnvironmentReport],
+    base_label: str,
+    head_label: str = "working tree",
+) -> str:
+    """The report of every environment: one section per config file."""
+    lines = [
+        f"### Offline change report: {cell(base_label)} → {cell(head_label)}",
+        "",
+        overall_verdict(environments),
+        "",
+        "| Environment | Status | Stacks | Changes | Replaced | Risky |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for env in environments:
+        changes = sum(len(d.changes) for d in env.diffs)
+        replaced = sum(d.count(ChangeKind.REPLACED) for d in env.diffs)
+        lines.append(
+            f"| {_code(env.config)} | {env.label} | {len(env.diffs)} | {changes} "
+            f"| {replaced} | {len(env.findings)} |"
+        )
+    lines.append("")
+    for env in environments:
+        lines += [f"#### Environment {_code(env.config)}: {env.label}", ""]
+        if env.error is not None:
+            lines += [FENCE, env.error.strip().replace(FENCE, "'''"), FENCE, ""]
+            continue
+        lines += [verdict(env.diffs, env.findings), "", *_body(env.diffs, env.findings, 5)]
+    lines.append(FOOTER)
     return "\n".join(lines) + "\n"
 
 

@@ -118,3 +118,30 @@ def test_cascaded_rows_name_the_referring_property() -> None:
         "create-only property ProductionVariants refers to replaced Model" in rows["`Config`"]
     )
     assert "`EndpointConfigName`<br>updated: refers to replaced Config" in rows["`Endpoint`"]
+
+
+def test_render_report_one_section_per_environment() -> None:
+    from hf_towers.risk.report import EnvironmentReport, overall_verdict, render_report
+
+    changed = diff_assemblies(OLD, NEW)
+    quiet = diff_assemblies({"Quiet": OLD["Quiet"]}, {"Quiet": NEW["Quiet"]})
+    environments = [
+        EnvironmentReport("config/dev.yaml", "compared", quiet, []),
+        EnvironmentReport("config/prod.yaml", "compared", changed, evaluate(changed)),
+        EnvironmentReport("config/bad.yaml", "failed", error="boom ``` fence"),
+    ]
+    text = render_report(environments, "`origin/main` (abc123)")
+    assert text.startswith("### Offline change report: `origin/main` (abc123) → working tree")
+    assert overall_verdict(environments) in text
+    assert overall_verdict(environments).startswith(
+        "❌ 1 environment(s) could not be synthesized; ⚠️ 3 resource change(s) in 1 of 3"
+    )
+    assert "| `config/prod.yaml` | changed | 3 | 3 | 1 | 4 |" in text
+    assert "| `config/dev.yaml` | unchanged | 1 | 0 | 0 | 0 |" in text
+    prod = text.split("#### Environment `config/prod.yaml`: changed")[1]
+    assert "##### Risky changes" in prod and "##### Summary" in prod
+    assert "##### `Data` (changed)" in prod
+    assert "#### Environment `config/bad.yaml`: ❌ not synthesized" in text
+    assert "boom ''' fence" in text  # the error cannot close its code block early
+    assert overall_verdict([]) == "No environment config files: nothing to compare."
+    assert overall_verdict(environments[:1]) == "No resource changes in 1 environment(s)."

@@ -145,3 +145,127 @@ def test_app_output_is_read(tmp_path: Path) -> None:
         "assert 'AWS_SECRET_ACCESS_KEY' not in os.environ\n"
     )
     assert synth.synth_app(tmp_path, tmp_path / "out") == {"S": {"Resources": {}}}
+
+
+def _app_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_discover_environments_reads_config_and_pipeline(tmp_path: Path) -> None:
+    app = _app_tree(
+        tmp_path,
+        {
+            "config/default.yaml": "environment: dev\n",
+            "config/prod.yaml": "environment: prod\n",
+            "config/legacy.yml": "environment: legacy\n",
+            "config/pipeline.yaml": "environments: [config/prod.yaml, ./envs/qa.yaml]\n",
+            "config/examples/async.yaml": "environment: example\n",
+            "envs/qa.yaml": "environment: qa\n",
+            "config/notes.txt": "not yaml\n",
+        },
+    )
+    # The pipeline file is not an environment; its environments are (deduplicated, one
+    # outside config/ too); config/examples/ are examples, not deployed.
+    assert synth.discover_environments(app) == [
+        "config/default.yaml",
+        "config/legacy.yml",
+        "config/prod.yaml",
+        "envs/qa.yaml",
+    ]
+
+
+def test_discover_environments_of_the_repository() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert synth.discover_environments(root) == [
+        "config/default.yaml",
+        "config/dev.yaml",
+        "config/prod.yaml",
+        "config/staging.yaml",
+    ]
+
+
+def test_broken_pipeline_environments_are_a_message(tmp_path: Path) -> None:
+    app = _app_tree(tmp_path, {"config/pipeline.yaml": "environments: config/dev.yaml\n"})
+    with pytest.raises(SynthError, match=r"config/pipeline\.yaml \(working tree\): environments"):
+        synth.discover_environments(app)
+    (tmp_path / "config" / "pipeline.yaml").write_text("environments: [\n")
+    with pytest.raises(SynthError, match="cannot be read as YAML"):
+        synth.discover_environments(app, "base origin/main")
+
+
+def test_select_environments_checks_each_path(tmp_path: Path) -> None:
+    head = _app_tree(
+        tmp_path / "head",
+        {
+            "config/prod.yaml": "environment: prod\n",
+            "config/pipeline.yaml": "environments: [config/prod.yaml]\n",
+            "README.md": "# app\n",
+        },
+    )
+    base = _app_tree(tmp_path / "base", {"config/old.yaml": "environment: old\n"})
+    sides = {"working tree": head, "base origin/main": base}
+    selected = synth.select_environments(
+        [Path("config/prod.yaml"), Path("config/old.yaml"), Path("./config/prod.yaml")],
+        head,
+        sides,
+    )
+    assert selected == ["config/prod.yaml", "config/old.yaml"]  # a deleted one is selectable
+    assert synth.select_environments([Path("prod.yaml")], head / "config", sides) == [
+        "config/prod.yaml"
+    ]
+    for given, message in [
+        ("README.md", r"--config README\.md: not a config file \(expected \.yaml or \.yml\)"),
+        ("config/pipeline.yaml", r"is the pipeline config, not an environment: .*config/prod"),
+        ("config/nope.yaml", "no such file in the working tree nor in base origin/main"),
+        ("../elsewhere.yaml", "is outside the CDK app"),
+    ]:
+        with pytest.raises(synth.SelectionError, match=message):
+            synth.select_environments([Path(given)], head, sides)
+
+
+CONFIG_APP = """\
+import sys
+import aws_cdk as cdk
+app = cdk.App()
+config = app.node.try_get_context("config")
+if config == "config/bad.yaml":
+    sys.exit("error: config/bad.yaml: towers: required key is missing")
+stack = cdk.Stack(app, "Svc-" + config.split("/")[-1].split(".")[0])
+cdk.CfnOutput(stack, "Config", value=open(config).read().strip())
+app.synth()
+"""
+
+
+@pytest.mark.slow
+def test_synth_configs_one_process_per_side(tmp_path: Path) -> None:
+    app = _app_tree(
+        tmp_path / "app",
+        {
+            "app.py": CONFIG_APP,
+            "config/dev.yaml": "dev-value",
+            "config/prod.yaml": "prod-value",
+            "config/bad.yaml": "x",
+        },
+    )
+    result = synth.synth_configs(
+        app, ["config/dev.yaml", "config/bad.yaml", "config/prod.yaml"], tmp_path / "out"
+    )
+    # Each environment synthesized with its own config context, into its own assembly; the
+    # app's exit message is that environment's error and does not stop the others.
+    assert sorted(result.assemblies) == ["config/dev.yaml", "config/prod.yaml"]
+    assert list(result.assemblies["config/dev.yaml"]) == ["Svc-dev"]
+    outputs = result.assemblies["config/prod.yaml"]["Svc-prod"]["Outputs"]
+    assert outputs["Config"]["Value"] == "prod-value"
+    assert result.errors == {
+        "config/bad.yaml": "the app exited with: error: config/bad.yaml: towers: required key "
+        "is missing"
+    }
+
+
+def test_synth_configs_without_app(tmp_path: Path) -> None:
+    result = synth.synth_configs(tmp_path, ["config/dev.yaml"], tmp_path / "out")
+    assert result.assemblies == {}
+    assert "no CDK app" in result.errors["config/dev.yaml"]
