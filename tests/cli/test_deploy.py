@@ -32,7 +32,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def _tower(argv: list[str], environ: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
     name, config, data = build_config(_parse(argv), environ or {})
-    assert list(config.towers) == [name]
+    assert list(config.towers)[-1] == name
     return name, data["towers"][name]
 
 
@@ -193,3 +193,80 @@ def test_deploy_imports_log_groups_a_deleted_stack_kept(
     assert deployed[0] == "deploy" and "--import-existing-resources" in deployed
     assert "--require-approval" in deployed
     assert "--import-existing-resources" not in synthesized
+
+
+def test_the_cli_tower_joins_the_environments_towers_so_the_access_stack_keeps_them() -> None:
+    """A one-tower config redeployed <project>-<env>-access with only the CLI's tower: every
+    config-managed tower lost its deployer permissions (PassRole)."""
+    from tests.synth_helpers import templates
+
+    name, config, data = build_config(_parse(["deploy", *REQUIRED]), {})
+    assert list(config.towers) == ["vision", "text", "qa", name]
+    access = templates(data)[config.access_stack_name]
+    (policy,) = access["Resources"].values()
+    (pass_role,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "PassTowerRolesToSageMaker"
+    ]
+    assert len(pass_role["Resource"]) == 4  # the three towers of the file and the CLI's
+
+
+def test_a_cli_tower_may_not_take_the_name_of_a_config_tower(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["deploy", *REQUIRED]
+    argv[argv.index("clip_vision")] = "text"
+    with pytest.raises(SystemExit):
+        build_config(_parse(argv), {})
+    assert "config/default.yaml already has a tower 'text'" in capsys.readouterr().err
+
+
+def test_an_environment_with_an_api_takes_a_model_only_cli_tower() -> None:
+    """config/dev.yaml has an API: with the one-tower config the seed default (model only) was
+    refused ("no tower has a real-time endpoint for the API"), which no flag could fix."""
+    repo = Path(__file__).resolve().parents[2]
+    name, config, _ = build_config(
+        _parse(["synth", *REQUIRED, "--config", str(repo / "config" / "dev.yaml")]), {}
+    )
+    assert config.api.enabled and not config.towers[name].deploy_endpoint
+
+
+def test_model_entry_point_names_the_entry_module_and_its_folder() -> None:
+    """The seed's MODEL_ENTRY_POINT was silently ignored."""
+    _, tower = _tower(
+        ["deploy", *REQUIRED], {"MODEL_ENTRY_POINT": "tests/stacks/fixtures/custom_code/serve.py"}
+    )
+    assert (tower["entry_module"], tower["code_dir"]) == (
+        "serve.py",
+        "tests/stacks/fixtures/custom_code",
+    )
+    _, flagged = _tower(
+        [
+            "deploy",
+            *REQUIRED,
+            "--usr_code_dir",
+            "tests/stacks/fixtures/custom_code",
+            "--model_entry_point",
+            "serve.py",
+        ]
+    )
+    assert (flagged["entry_module"], flagged["code_dir"]) == (
+        "serve.py",
+        "tests/stacks/fixtures/custom_code",
+    )
+
+
+def test_require_approval_never_for_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(deploy, "GENERATED_DIR", tmp_path)
+
+    def run_cdk(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(deploy, "run_cdk", run_cdk)
+    args = _parse(["deploy", *REQUIRED, "--require-approval", "never"])
+    assert args.func(args, {}) == 0
+    (argv,) = calls
+    assert argv[argv.index("--require-approval") + 1] == "never"
