@@ -32,6 +32,7 @@ from hf_towers.config.operations import (
     Rollout,
     Serverless,
     check_operations,
+    is_accelerated,
     scaling_bounds,
 )
 from hf_towers.config.regions import check_region
@@ -121,7 +122,7 @@ class Tower(Strict):
     )
     image: str = Field(
         default="dlc",
-        description="'dlc' (Hugging Face DLC for the versions below) or an ECR image URI (seed --docker_image).",
+        description="'dlc' (Hugging Face DLC for the versions below), 'build' (the custom serving image of seed 002, built by cdk deploy) or an ECR image URI (seed --docker_image).",
     )
     transformers_version: str = "4.51.3"
     pytorch_version: str = "2.6.0"
@@ -142,12 +143,29 @@ class Tower(Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        if value == "dlc" or re.match(ECR_URI_PATTERN, value):
+        if value in ("dlc", "build") or re.match(ECR_URI_PATTERN, value):
             return value
         raise ValueError(
-            f"{value!r} is neither 'dlc' nor an ECR image URI like "
+            f"{value!r} is neither 'dlc', 'build' nor an ECR image URI like "
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/repo:tag"
         )
+
+    @model_validator(mode="after")
+    def _built_image_rules(self) -> Self:
+        if self.image != "build":
+            return self
+        if self.kind is TowerKind.TASK:
+            raise ValueError(
+                "image: build bakes the vision/text towers' code: a kind 'task' model runs the "
+                "toolkit's pipeline in the DLC; use image: dlc"
+            )
+        if is_accelerated(self.instance_type):
+            raise ValueError(
+                f"image: build is CPU-only (torch's CPU wheel) but instance_type "
+                f"{self.instance_type!r} has accelerators: use image: dlc (the same handlers run "
+                "there) or a CPU instance type"
+            )
+        return self
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:

@@ -9,8 +9,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from hf_towers.config.models import Tower as TowerSettings
+from hf_towers.constructs.serving_image import ServingImage
 from hf_towers.constructs.tower import ArtifactsRef, Tower
-from hf_towers.images import ImageResolutionError, resolve_image
+from hf_towers.images import ImageRef, ImageResolutionError, resolve_image
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
 
 R = logs.RetentionDays
@@ -61,10 +62,7 @@ class TowerStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        try:
-            image = resolve_image(tower, region)
-        except ImageResolutionError as exc:
-            raise ImageResolutionError(f"towers.{tower_name}: {exc}") from None
+        image = self._image(tower_name, tower, region)
         self.tower = Tower(
             self,
             "Default",
@@ -109,3 +107,18 @@ class TowerStack(Stack):
                 value=self.tower.endpoint.endpoint_arn,
                 description="SageMaker endpoint ARN",
             )
+
+    def _image(self, tower_name: str, tower: TowerSettings, region: str) -> ImageRef:
+        """The Model's image: resolved offline, or (``image: build``) the serving image as a
+        Docker image asset of this stack, built by ``cdk deploy`` (synth only fingerprints its
+        context) and pushed to the bootstrap's assets repository, which the execution role may
+        pull from and nothing else."""
+        if tower.image == "build":
+            serving = ServingImage(self, "ServingImage")
+            return ImageRef(
+                uri=serving.image_uri, repository_arn=serving.asset.repository.repository_arn
+            )
+        try:
+            return resolve_image(tower, region)
+        except ImageResolutionError as exc:
+            raise ImageResolutionError(f"towers.{tower_name}: {exc}") from None

@@ -72,6 +72,13 @@ MODEL_KEYS_TOWERS: dict[str, dict[str, Any]] = {
         },
         "monitoring": {"period_seconds": 300, "evaluation_periods": 2},
     },
+    # The custom serving image of seed 002, built by cdk deploy (a Docker image asset).
+    "built": {
+        "kind": "text",
+        "model_uri": "s3://example-ml-artifacts/dual-encoder/v1/model.tar.gz",
+        "image": "build",
+        "instance_type": "ml.c5.xlarge",
+    },
     # A task model from the user's own ECR image.
     "ecr": {
         "kind": "task",

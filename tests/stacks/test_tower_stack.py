@@ -288,3 +288,43 @@ def test_s3_arns_carry_the_stacks_partition_in_china() -> None:
     assert resources == [
         "arn:aws-cn:s3:::example-ml-artifacts/distilbert-base-uncased-distilled-squad/model.tar.gz"
     ]
+
+
+def test_image_build_uses_the_serving_image_asset_and_passes_every_pack(tmp_path: Any) -> None:
+    """Seed 002's serving image: ``image: build`` was documented but refused by config, and no
+    stack used the construct. Synth declares the Docker asset (cdk deploy builds it; no Docker
+    here), the Model runs it and the execution role pulls from exactly its repository."""
+    import json
+
+    from hf_towers.tools.synth_check import check
+    from tests.synth_helpers import assert_packs_pass
+
+    data = default_data()
+    data["towers"] = {"text": {**data["towers"]["text"], "image": "build"}}
+    app, deployed = build(data, nag=True, outdir=tmp_path)
+    assembly = app.synth()
+    assert_packs_pass(json.loads((tmp_path / "validation-report.json").read_text()))
+    assert [r.name for r in check(tmp_path) if not r.ok] == []
+    stack = deployed.towers["text"]
+    template = dict(Template.from_stack(stack).to_json())
+    image = _only(template, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Image"]
+    assert "container-assets" in json.dumps(image)
+    statements = _statements(template)
+    assert "container-assets" in json.dumps(statements["PullImage"]["Resource"])
+    assets = json.loads((tmp_path / f"{stack.artifact_id}.assets.json").read_text())
+    (docker,) = assets["dockerImages"].values()
+    assert docker["source"]["dockerFile"].endswith("serving_image/Dockerfile")
+    assert assembly.get_stack_artifact(stack.artifact_id).template
+
+
+def test_image_build_is_refused_where_the_cpu_image_cannot_serve() -> None:
+    from hf_towers.config import ConfigError, parse_config
+
+    data = default_data()
+    data["towers"]["vision"]["image"] = "build"  # ml.g5.xlarge
+    with pytest.raises(ConfigError, match="image: build is CPU-only"):
+        parse_config(data, "config/bad.yaml")
+    data = default_data()
+    data["towers"]["qa"]["image"] = "build"
+    with pytest.raises(ConfigError, match="a kind 'task' model runs the toolkit's pipeline"):
+        parse_config(data, "config/bad.yaml")

@@ -1,6 +1,6 @@
 """``ServingImage``: the custom serving container (Dockerfile next to this module) as an ECR asset.
 
-Not used by any stack yet (config takes ``image: dlc`` or an ECR URI). Creating the construct only
+A tower stack instantiates it for a tower whose config says ``image: build``. Creating it only
 fingerprints the build context at synth; the image is built when the asset is published
 (``cdk deploy``), which needs Docker. Nothing else in the app needs Docker.
 
