@@ -152,7 +152,7 @@ def test_duplicate_endpoint_names_are_rejected() -> None:
 def test_image_must_be_dlc_or_ecr_uri() -> None:
     data = default_data()
     data["towers"]["vision"]["image"] = "docker.io/library/python:3.12"
-    assert "neither 'dlc' nor an ECR image URI" in _error(data)
+    assert "neither 'dlc', 'build' nor an ECR image URI" in _error(data)
 
 
 def test_not_a_mapping_and_not_yaml(tmp_path: Path) -> None:
