@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from hf_towers.config import ConfigError, EnvironmentConfig, load_config, parse_config
-from hf_towers.tools.cdk_cli import REPO, run_cdk
+from hf_towers.tools.cdk_cli import REPO, quiet_run_cdk, run_cdk
 
 DEFAULT_BASE_CONFIG = REPO / "config" / "default.yaml"
 GENERATED_DIR = REPO / "cdk.out.cli"
@@ -259,7 +259,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         configs = configs or [DEFAULT_BASE_CONFIG]
         if not args.model_type and not _value(args, "model_name", environ):
             # One `cdk diff` per environment file; the worst exit code wins.
-            return max(run_cdk(["diff", "-c", f"config={config}"]) for config in configs)
+            return max(quiet_run_cdk(["diff", "-c", f"config={config}"]) for config in configs)
         if len(configs) > 1:
             args.parser.error(
                 "--config: a tower's diff (--model_type/--model_name) takes one environment "
@@ -282,4 +282,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         if args.verb == "deploy"
         else []
     )
-    return run_cdk([args.verb, *stacks, "-c", f"config={path}", *extra])
+    # deploy talks to the terminal (progress, the approval prompt): passed through as it is;
+    # synth and diff print their result once done, without the CLI's noise lines.
+    runner = run_cdk if args.verb == "deploy" else quiet_run_cdk
+    return runner([args.verb, *stacks, "-c", f"config={path}", *extra])

@@ -186,6 +186,7 @@ def test_deploy_imports_log_groups_a_deleted_stack_kept(
         return 0
 
     monkeypatch.setattr(deploy, "run_cdk", run_cdk)
+    monkeypatch.setattr(deploy, "quiet_run_cdk", run_cdk)  # synth and diff: without the noise
     for verb in ("deploy", "synth"):
         args = _parse([verb, *REQUIRED])
         assert args.func(args, {}) == 0
@@ -270,3 +271,18 @@ def test_require_approval_never_for_ci(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert args.func(args, {}) == 0
     (argv,) = calls
     assert argv[argv.index("--require-approval") + 1] == "never"
+
+
+def test_synth_drops_the_cli_noise_and_deploy_keeps_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``main.py synth`` printed "Supply a stack id ..." and the flag count; ``deploy`` must stay
+    attached to the terminal for its progress and approval prompt."""
+    used: list[str] = []
+    monkeypatch.setattr(deploy, "GENERATED_DIR", tmp_path)
+    monkeypatch.setattr(deploy, "run_cdk", lambda argv: used.append("terminal") or 0)  # type: ignore[func-returns-value]
+    monkeypatch.setattr(deploy, "quiet_run_cdk", lambda argv: used.append("quiet") or 0)  # type: ignore[func-returns-value]
+    for verb in ("synth", "deploy"):
+        args = _parse([verb, *REQUIRED])
+        assert args.func(args, {}) == 0
+    assert used == ["quiet", "terminal"]

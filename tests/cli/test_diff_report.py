@@ -422,7 +422,7 @@ def test_main_py_cdk_diff_runs_once_per_config(monkeypatch: pytest.MonkeyPatch) 
         runs.append(argv)
         return next(codes)
 
-    monkeypatch.setattr(deploy, "run_cdk", fake_cdk)
+    monkeypatch.setattr(deploy, "quiet_run_cdk", fake_cdk)
     assert main(["diff", "--config", "config/dev.yaml", "--config", "config/prod.yaml"]) == 1
     assert runs == [
         ["diff", "-c", "config=config/dev.yaml"],
