@@ -13,9 +13,11 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: synth test lint typecheck pytest readers bench bench-synth bench-repack bench-inference clean
 
+# setuptools: the editable install of the package (the hf-towers console script) builds with the
+# venv's own (--no-build-isolation, offline-safe); Python 3.11's bundled 65.x has no bdist_wheel.
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q --upgrade pip==25.3 setuptools==84.2.1
 
 $(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
