@@ -27,9 +27,10 @@ GENERATED_DIR = REPO / "cdk.out.cli"
 # --import-existing-resources: a log group kept by a deleted tower stack (fixed name, retained)
 # is imported by the next deploy instead of failing it (constructs/log_encryption.py).
 DEPLOY_FLAGS = ["--import-existing-resources"]
-APPROVALS = ("broadening", "any-change", "never")
-"""``cdk deploy --require-approval``: ask before IAM widening (default), before any change, or
-never (CI, where nobody can answer; review the change with ``diff`` first)."""
+APPROVALS = ("broadening", "any-change", "destructive", "never")
+"""``cdk deploy --require-approval`` (the pinned CLI's choices): ask before IAM widening
+(default), before any change, before a destructive change, or never (CI, where nobody can answer;
+review the change with ``diff`` first)."""
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
