@@ -90,8 +90,25 @@ def verdict(diffs: Sequence[StackDiff], findings: Sequence[Finding]) -> str:
     replaced = sum(d.count(ChangeKind.REPLACED) for d in changed)
     text = f"{total} resource change(s) in {len(changed)} stack(s), {replaced} replacement(s)"
     if findings:
-        return f"⚠️ {text}; **{len(findings)} risky change(s)** need review."
+        return f"{_flag(findings)} {text}; {_findings_text(findings)}."
     return f"✅ {text}; no risky changes."
+
+
+def _flag(findings: Sequence[Finding]) -> str:
+    return "❌" if any(f.will_fail for f in findings) else "⚠️"
+
+
+def _findings_text(findings: Sequence[Finding]) -> str:
+    """``**2 change(s) will fail** (deploying them fails: see the way out), **1 risky change(s)**
+    need review`` — the will-fail ones counted apart, as a deploy of them fails."""
+    failing = sum(1 for f in findings if f.will_fail)
+    risky = len(findings) - failing
+    parts = []
+    if failing:
+        parts.append(f"**{failing} change(s) will fail** on deploy (each row gives the way out)")
+    if risky:
+        parts.append(f"**{risky} risky change(s)** need review")
+    return ", ".join(parts)
 
 
 def _body(diffs: Sequence[StackDiff], findings: Sequence[Finding], level: int) -> list[str]:
@@ -99,9 +116,13 @@ def _body(diffs: Sequence[StackDiff], findings: Sequence[Finding], level: int) -
     heading = "#" * level
     lines = [f"{heading} Risky changes", ""]
     if findings:
-        lines += ["| Stack | Resource | Type | Rule | Why |", "| --- | --- | --- | --- | --- |"]
         lines += [
-            f"| {_code(f.stack)} | {_code(f.logical_id)} | {_code(f.resource_type)} "
+            "| Severity | Stack | Resource | Type | Rule | Why |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {'❌ will fail' if f.will_fail else '⚠️ risky'} | {_code(f.stack)} "
+            f"| {_code(f.logical_id)} | {_code(f.resource_type)} "
             f"| {_code(f.rule)} | {cell(f.message)} |"
             for f in findings
         ]
@@ -210,7 +231,7 @@ def overall_verdict(environments: Sequence[EnvironmentReport]) -> str:
         f"environment(s), {replaced} replacement(s)"
     )
     if findings:
-        parts.append(f"⚠️ {text}; **{len(findings)} risky change(s)** need review.")
+        parts.append(f"{_flag(findings)} {text}; {_findings_text(findings)}.")
     else:
         parts.append(f"✅ {text}; no risky changes.")
     return "; ".join(parts)

@@ -145,3 +145,28 @@ def test_render_report_one_section_per_environment() -> None:
     assert "boom ''' fence" in text  # the error cannot close its code block early
     assert overall_verdict([]) == "No environment config files: nothing to compare."
     assert overall_verdict(environments[:1]) == "No resource changes in 1 environment(s)."
+
+
+def test_will_fail_findings_are_marked_and_counted_apart() -> None:
+    """A change that CloudFormation or SageMaker will reject read like any risky row."""
+    from hf_towers.risk.rules import WILL_FAIL, Finding
+
+    diffs = diff_assemblies(OLD, NEW)
+    failing = Finding(
+        "autoscaled-variant-update",
+        "Serve",
+        "Q",
+        "AWS::SQS::Queue",
+        "will fail: example",
+        WILL_FAIL,
+    )
+    findings = [failing, *evaluate(diffs)]
+    text = render_markdown(diffs, findings, "base")
+    assert verdict(diffs, findings).startswith("❌ ")
+    assert "**1 change(s) will fail** on deploy (each row gives the way out)" in text
+    assert "**4 risky change(s)** need review" in text
+    assert (
+        "| ❌ will fail | `Serve` | `Q` | `AWS::SQS::Queue` | `autoscaled-variant-update` |" in text
+    )
+    assert "| ⚠️ risky | `Serve` | `P` |" in text
+    assert verdict(diffs, evaluate(diffs)).startswith("⚠️ ")
