@@ -18,7 +18,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from hf_towers.cli.toy_model import INFERENCE_HINT
+from hf_towers.cli.toy_model import missing_inference_packages
 from hf_towers.serving.artifact import DEFAULT_MAX_RATIO
 
 MAX_RATIO_LIMIT = 10000.0
@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from hf_towers.serving.local_server import build_server
     except ModuleNotFoundError as missing:
-        print(f"serve: {INFERENCE_HINT} ({missing.name} is missing)", file=sys.stderr)
-        return 3
+        return missing_inference_packages("serve", missing)
 
     try:
         server = build_server(

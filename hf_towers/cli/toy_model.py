@@ -22,6 +22,12 @@ INFERENCE_HINT = (
 )
 
 
+def missing_inference_packages(command: str, missing: ModuleNotFoundError) -> int:
+    """Say the one command that installs what ``command`` needs; the exit code 3."""
+    print(f"{command}: {INFERENCE_HINT} ({missing.name} is missing)", file=sys.stderr)
+    return 3
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``toy-model``."""
     parser = subparsers.add_parser(
@@ -56,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from hf_towers.serving import toy_models
     except ModuleNotFoundError as missing:
-        print(f"toy-model: {INFERENCE_HINT} ({missing.name} is missing)", file=sys.stderr)
-        return 3
+        return missing_inference_packages("toy-model", missing)
     out.mkdir(parents=True, exist_ok=True)
     if args.kind == "clip":
         size = toy_models.TINY if args.size == "tiny" else toy_models.SIZES[args.size]

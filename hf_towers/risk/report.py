@@ -89,13 +89,15 @@ def verdict(diffs: Sequence[StackDiff], findings: Sequence[Finding]) -> str:
     total = sum(len(d.changes) for d in changed)
     replaced = sum(d.count(ChangeKind.REPLACED) for d in changed)
     text = f"{total} resource change(s) in {len(changed)} stack(s), {replaced} replacement(s)"
-    if findings:
-        return f"{_flag(findings)} {text}; {_findings_text(findings)}."
-    return f"✅ {text}; no risky changes."
+    return _judged(text, findings)
 
 
-def _flag(findings: Sequence[Finding]) -> str:
-    return "❌" if any(f.will_fail for f in findings) else "⚠️"
+def _judged(text: str, findings: Sequence[Finding]) -> str:
+    """``text`` (what changed) with its mark and what the findings ask for."""
+    if not findings:
+        return f"✅ {text}; no risky changes."
+    flag = "❌" if any(f.will_fail for f in findings) else "⚠️"
+    return f"{flag} {text}; {_findings_text(findings)}."
 
 
 def _findings_text(findings: Sequence[Finding]) -> str:
@@ -230,10 +232,7 @@ def overall_verdict(environments: Sequence[EnvironmentReport]) -> str:
         f"{total} resource change(s) in {len(changed)} of {len(environments)} "
         f"environment(s), {replaced} replacement(s)"
     )
-    if findings:
-        parts.append(f"{_flag(findings)} {text}; {_findings_text(findings)}.")
-    else:
-        parts.append(f"✅ {text}; no risky changes.")
+    parts.append(_judged(text, findings))
     return "; ".join(parts)
 
 
