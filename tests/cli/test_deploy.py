@@ -286,3 +286,14 @@ def test_synth_drops_the_cli_noise_and_deploy_keeps_the_terminal(
         args = _parse([verb, *REQUIRED])
         assert args.func(args, {}) == 0
     assert used == ["quiet", "terminal"]
+
+
+def test_a_model_entry_point_that_is_not_a_python_file_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_config(_parse(["deploy", *REQUIRED]), {"MODEL_ENTRY_POINT": "model_code/vision"})
+    assert (
+        "--model_entry_point / MODEL_ENTRY_POINT 'model_code/vision' is not a Python file"
+        in capsys.readouterr().err
+    )
