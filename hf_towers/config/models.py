@@ -36,6 +36,12 @@ from hf_towers.config.operations import (
     scaling_bounds,
 )
 from hf_towers.config.regions import check_region
+from hf_towers.config.shared_endpoints import (
+    Compute,
+    Copies,
+    SharedEndpoint,
+    check_shared_endpoints,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
@@ -139,6 +145,13 @@ class Tower(Strict):
     model_monitor: ModelMonitor = Field(default_factory=ModelMonitor)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     network: Network = Field(default_factory=Network)
+    # Only for towers of a shared endpoint (README, 'Shared GPU endpoints').
+    compute: Compute | None = Field(
+        default=None, description="Reservation of one copy on the shared endpoint's instances."
+    )
+    copies: Copies | None = Field(
+        default=None, description="Copy count of the tower's inference component; default copies."
+    )
 
     @field_validator("image")
     @classmethod
@@ -347,6 +360,11 @@ class EnvironmentConfig(Strict):
     )
     artifacts: Artifacts = Field(default_factory=Artifacts)
     towers: dict[Name, Tower] = Field(min_length=1)
+    shared_endpoints: dict[Name, SharedEndpoint] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Endpoints whose towers are inference components (README, 'Shared GPU endpoints').",
+    )
     api: ApiConfig = Field(
         default_factory=ApiConfig, description="Optional REST API (README, 'API')."
     )
@@ -355,6 +373,14 @@ class EnvironmentConfig(Strict):
     @classmethod
     def _real_region(cls, value: str) -> str:
         return check_region(value, "sagemaker", "SageMaker")
+
+    @field_validator("shared_endpoints")
+    @classmethod
+    def _shared_towers(
+        cls, shared: dict[str, SharedEndpoint], info: ValidationInfo
+    ) -> dict[str, SharedEndpoint]:
+        check_shared_endpoints(shared, info.data.get("towers"))
+        return shared
 
     @field_validator("api")
     @classmethod
@@ -368,7 +394,9 @@ class EnvironmentConfig(Strict):
             raise ValueError(
                 "a protected environment must keep its data: set removal_policy: retain"
             )
-        names = [self.endpoint_name(t) for t in self.towers]
+        names = [
+            self.endpoint_name(t) for t in self.towers if self.shared_endpoint_of(t) is None
+        ] + [self.shared_endpoint_name(n) for n in self.shared_endpoints]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(
@@ -401,14 +429,55 @@ class EnvironmentConfig(Strict):
         return f"{self.prefix}-smoke"
 
     def endpoint_name(self, tower: str) -> str:
-        """The tower's endpoint name: configured, or ``<project>-<environment>-<tower>``."""
+        """The endpoint that serves the tower: its shared endpoint's, else configured, else
+        ``<project>-<environment>-<tower>``."""
+        shared = self.shared_endpoint_of(tower)
+        if shared is not None:
+            return self.shared_endpoint_name(shared)
         configured = self.towers[tower].endpoint_name
         return configured or f"{self.prefix}-{tower}"[:63]
 
     @property
     def endpoint_names(self) -> list[str]:
-        """Endpoint names of the towers that deploy one, in config order."""
-        return [self.endpoint_name(n) for n, t in self.towers.items() if t.deploy_endpoint]
+        """Endpoint names of the towers that deploy one, then the shared endpoints, each once."""
+        names = [self.endpoint_name(n) for n, t in self.towers.items() if t.deploy_endpoint]
+        names += [self.shared_endpoint_name(n) for n in self.shared_endpoints]
+        return list(dict.fromkeys(names))
+
+    def shared_endpoint_of(self, tower: str) -> str | None:
+        """The shared endpoint hosting ``tower`` as an inference component, or None."""
+        for name, shared in self.shared_endpoints.items():
+            if tower in shared.towers:
+                return name
+        return None
+
+    def shared_endpoint_name(self, name: str) -> str:
+        """The shared endpoint's name: configured, or ``<project>-<environment>-<name>``."""
+        configured = self.shared_endpoints[name].endpoint_name
+        return configured or f"{self.prefix}-{name}"[:63]
+
+    def shared_stack_name(self, name: str) -> str:
+        return f"{self.prefix}-shared-{name}"
+
+    def inference_component_name(self, tower: str) -> str | None:
+        """``<project>-<environment>-<tower>`` for a tower of a shared endpoint, else None.
+        A fixed name is safe here: no property of AWS::SageMaker::InferenceComponent is
+        create-only (its registry schema, shipped with cfn-lint, lists none), so no update
+        replaces it, and API routes, smoke test and IAM can name it from config."""
+        if self.shared_endpoint_of(tower) is None:
+            return None
+        return f"{self.prefix}-{tower}"[:63]
+
+    def placed_tower(self, tower: str) -> Tower:
+        """The tower's settings as deployed: a shared endpoint's tower takes its instance type
+        (which picks the GPU or CPU image and the dashboard's rows)."""
+        settings = self.towers[tower]
+        shared = self.shared_endpoint_of(tower)
+        if shared is None:
+            return settings
+        return settings.model_copy(
+            update={"instance_type": self.shared_endpoints[shared].instance_type}
+        )
 
     @property
     def invokable_towers(self) -> list[str]:

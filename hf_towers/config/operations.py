@@ -277,11 +277,15 @@ def check_operations(tower: Tower) -> None:
             "inference_mode async needs an output: set async_inference.output_prefix "
             "(e.g. async/<tower>/output) where SageMaker writes results"
         )
-    if mode is InferenceMode.SERVERLESS:
+    if tower.compute is not None:  # an inference component of a shared endpoint
+        from hf_towers.config.shared_endpoints import check_component
+
+        check_component(tower)
+    elif mode is InferenceMode.SERVERLESS:
         _check_serverless(tower, explicit)
     elif tower.autoscaling.enabled:
         _check_capacity(tower)
-    if tower.deploy_endpoint:
+    if tower.deploy_endpoint and tower.compute is None:
         check_rollout(tower)
     if tower.rollout.auto_rollback and not tower.monitoring.alarms:
         raise ValueError(
