@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
@@ -12,7 +12,9 @@ from hf_towers.config.models import RemovalPolicy as ConfigRemovalPolicy
 from hf_towers.constructs.deployer_policy import ENVIRONMENT_TAG
 from hf_towers.stacks.access_stack import AccessStack
 from hf_towers.stacks.api_stack import ApiStack
+from hf_towers.constructs.tower import ComponentPlacement
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
+from hf_towers.stacks.shared_endpoint_stack import SharedEndpointStack
 from hf_towers.stacks.tower_stack import RETENTION, TowerStack
 
 
@@ -24,12 +26,13 @@ class DeployedEnvironment:
     towers: dict[str, TowerStack]
     access: AccessStack
     api: ApiStack | None = None
+    shared: dict[str, SharedEndpointStack] = field(default_factory=dict)
 
     @property
     def stacks(self) -> list[Stack]:
         """Every stack of the environment, in deployment order."""
         extra: list[Stack] = [self.api] if self.api is not None else []
-        return [self.artifacts, *self.towers.values(), self.access, *extra]
+        return [self.artifacts, *self.shared.values(), *self.towers.values(), self.access, *extra]
 
 
 def removal_policy(config: EnvironmentConfig) -> RemovalPolicy:
@@ -51,12 +54,37 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         stack_name=config.artifacts_stack_name,
         removal_policy=policy,
         artifacts=config.artifacts,
+        component_logs=bool(config.shared_endpoints),
         env=env,
         description=f"{config.project} {config.environment}: KMS key and model artifact buckets (stateful)",
         termination_protection=config.protected,
     )
+    shared: dict[str, SharedEndpointStack] = {}
+    for name, settings in config.shared_endpoints.items():
+        shared[name] = SharedEndpointStack(
+            scope,
+            config.shared_stack_name(name),
+            stack_name=config.shared_stack_name(name),
+            endpoint_name=config.shared_endpoint_name(name),
+            settings=settings,
+            artifacts=artifacts,
+            removal_policy=policy,
+            log_retention=RETENTION[config.log_retention_days],
+            env=env,
+            description=f"{config.project} {config.environment}: shared endpoint '{name}' "
+            f"(inference components: {', '.join(settings.towers)})",
+            termination_protection=config.protected,
+        )
     towers: dict[str, TowerStack] = {}
-    for name, tower in config.towers.items():
+    for name in config.towers:
+        tower = config.placed_tower(name)
+        host = config.shared_endpoint_of(name)
+        component = config.inference_component_name(name)
+        placement = (
+            ComponentPlacement(endpoint_name=config.endpoint_name(name), component_name=component)
+            if host is not None and component is not None
+            else None
+        )
         towers[name] = TowerStack(
             scope,
             config.tower_stack_name(name),
@@ -68,11 +96,16 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             region=config.region,
             removal_policy=policy,
             log_retention_days=config.log_retention_days,
+            placement=placement,
             env=env,
             description=f"{config.project} {config.environment}: {tower.kind.value} tower '{name}'",
             # The production endpoints: a protected environment protects every stack.
             termination_protection=config.protected,
         )
+        if host is not None:
+            # Not a reference (the component names its endpoint from config): an order, so
+            # the endpoint is in service before its components are created.
+            towers[name].add_stack_dependency(shared[host])
     access = AccessStack(
         scope,
         config.access_stack_name,
@@ -81,6 +114,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
         artifacts=artifacts,
         towers=[stack.tower for stack in towers.values()],
         endpoint_names=config.endpoint_names,
+        shared_endpoint_role_arns=[stack.role_arn for stack in shared.values()],
         deployer_role_names=config.deployer_role_names,
         env=env,
         description=f"{config.project} {config.environment}: deployer policy",
@@ -103,9 +137,11 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             # Not a reference (the API names endpoints from config): an order, so the first
             # calls after a deployment find the endpoints.
             api.add_stack_dependency(towers[route.tower])
-    for stack in (artifacts, *towers.values(), access, *([api] if api else [])):
+    for stack in (artifacts, *shared.values(), *towers.values(), access, *([api] if api else [])):
         for key, value in config.tags.items():
             Tags.of(stack).add(key, value)
         Tags.of(stack).add(ENVIRONMENT_TAG, config.environment)
         Tags.of(stack).add("hf-towers:project", config.project)
-    return DeployedEnvironment(artifacts=artifacts, towers=towers, access=access, api=api)
+    return DeployedEnvironment(
+        artifacts=artifacts, towers=towers, access=access, api=api, shared=shared
+    )

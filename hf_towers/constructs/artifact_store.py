@@ -14,11 +14,15 @@ from hf_towers.constructs.log_encryption import allow_log_groups
 # Log groups that may encrypt with the environment key: SageMaker endpoint logs and the
 # Lambda functions of this product (repack custom resource).
 LOG_GROUP_PATTERNS = ("/aws/sagemaker/Endpoints/*", "/aws/lambda/*")
+# Container logs of inference components go to /aws/sagemaker/InferenceComponents/<component>;
+# added only where an environment has shared endpoints, so other templates keep their shape.
+COMPONENT_LOG_GROUP_PATTERN = "/aws/sagemaker/InferenceComponents/*"
 
 
 class ArtifactStore(Construct):
     """KMS key (rotation on) + artifact bucket (SSE-KMS, versioned, TLS only, access-logged).
 
+    ``component_logs``: the key may also encrypt inference components' log groups.
     ``removal_policy`` applies to the key and both buckets; with ``DESTROY`` the buckets are
     emptied on delete (``auto_delete_objects``), with ``RETAIN`` nothing is deleted.
     """
@@ -31,6 +35,7 @@ class ArtifactStore(Construct):
         removal_policy: RemovalPolicy,
         noncurrent_version_expiration_days: int = 30,
         access_log_expiration_days: int = 365,
+        component_logs: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -43,8 +48,9 @@ class ArtifactStore(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        patterns = LOG_GROUP_PATTERNS + ((COMPONENT_LOG_GROUP_PATTERN,) if component_logs else ())
         allow_log_groups(
-            self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=LOG_GROUP_PATTERNS
+            self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=patterns
         )
 
         self.access_logs = access_log_bucket(

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge, iam5_resource_ids
+from hf_towers.constructs.inference_component import ComponentRef
 from hf_towers.constructs.tower_endpoint import EndpointRef
 
 ENVIRONMENT_TAG = "hf-towers:environment"
@@ -17,7 +18,8 @@ ENVIRONMENT_TAG = "hf-towers:environment"
 class DeployerPolicy(Construct):
     """Customer-managed policy: artifacts in, tower roles passed to SageMaker, SageMaker
     resources of this environment (by endpoint name, and by environment tag for the models
-    and endpoint configs whose names CloudFormation generates)."""
+    and endpoint configs whose names CloudFormation generates); with ``components``, the
+    inference components of the shared endpoints, by name."""
 
     def __init__(
         self,
@@ -30,6 +32,7 @@ class DeployerPolicy(Construct):
         execution_role_arns: Sequence[str],
         endpoint_names: Sequence[str],
         attach_to_role_names: Sequence[str] = (),
+        components: Sequence[ComponentRef] = (),
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -124,6 +127,8 @@ class DeployerPolicy(Construct):
                     },
                 )
             )
+        if components:
+            statements.extend(_component_statements(self, components))
         roles = [
             iam.Role.from_role_name(self, f"Deployer{index}", name)
             for index, name in enumerate(attach_to_role_names)
@@ -149,3 +154,36 @@ class DeployerPolicy(Construct):
     def managed_policy_arn(self) -> str:
         """ARN of the policy, to attach to a CI role."""
         return self.policy.managed_policy_arn
+
+
+def _component_statements(
+    scope: Construct, components: Sequence[ComponentRef]
+) -> list[iam.PolicyStatement]:
+    """Create, update, scale and delete this environment's inference components, by name.
+
+    ``CreateInferenceComponent`` authorizes the endpoint it places the component on and the
+    component (both required resource types); the update, runtime-config, describe and delete
+    actions authorize the component only (Service Authorization Reference,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+    """
+    arns = [component.arn(scope) for component in components]
+    endpoints = list(dict.fromkeys(component.endpoint.arn(scope) for component in components))
+    return [
+        iam.PolicyStatement(
+            sid="CreateInferenceComponentsOfThisEnvironment",
+            actions=["sagemaker:CreateInferenceComponent"],
+            resources=[*endpoints, *arns],
+        ),
+        iam.PolicyStatement(
+            sid="ManageInferenceComponentsOfThisEnvironment",
+            actions=[
+                "sagemaker:UpdateInferenceComponent",
+                "sagemaker:UpdateInferenceComponentRuntimeConfig",
+                "sagemaker:DescribeInferenceComponent",
+                "sagemaker:DeleteInferenceComponent",
+                "sagemaker:AddTags",
+                "sagemaker:DeleteTags",
+            ],
+            resources=arns,
+        ),
+    ]

@@ -13,18 +13,20 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from hf_towers.config.operations import Monitoring
+from hf_towers.constructs.inference_component import ComponentRef
 from hf_towers.constructs.tower_endpoint import EndpointRef
 
 
 class EndpointAlarms(Construct):
-    """Two alarms (``Errors5xx``, ``LatencyP99``) with alarm and OK actions on ``topic``."""
+    """Two alarms (``Errors5xx``, ``LatencyP99``) with alarm and OK actions on ``topic``; on
+    an endpoint's variant, or (``ComponentRef``) on one inference component."""
 
     def __init__(
         self,
         scope: Construct,
         id_: str,
         *,
-        endpoint: EndpointRef,
+        endpoint: EndpointRef | ComponentRef,
         settings: Monitoring,
         topic: sns.ITopic,
     ) -> None:

@@ -57,3 +57,36 @@ def deployment_config(
             maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
         ),
     )
+
+
+IC = sagemaker.CfnInferenceComponent
+
+
+def component_deployment_config(
+    rollout: Rollout, *, rollback_alarm_names: Sequence[str]
+) -> sagemaker.CfnInferenceComponent.InferenceComponentDeploymentConfigProperty:
+    """An inference component's ``DeploymentConfig``: rolling batches of copies (the only policy
+    ``InferenceComponentDeploymentConfig`` has; docs.aws.amazon.com/sagemaker/latest/
+    APIReference/API_InferenceComponentDeploymentConfig.html), with automatic rollback on
+    ``rollback_alarm_names``. A new Model (``model_version``) is a new ``ModelName`` in the
+    component's Specification, which CloudFormation applies with UpdateInferenceComponent under
+    this policy; the other components of the endpoint are not touched."""
+
+    def percent(value: int) -> IC.InferenceComponentCapacitySizeProperty:
+        return IC.InferenceComponentCapacitySizeProperty(type="CAPACITY_PERCENT", value=value)
+
+    return IC.InferenceComponentDeploymentConfigProperty(
+        auto_rollback_configuration=IC.AutoRollbackConfigurationProperty(
+            alarms=[IC.AlarmProperty(alarm_name=name) for name in rollback_alarm_names]
+        )
+        if rollback_alarm_names
+        else None,
+        rolling_update_policy=IC.InferenceComponentRollingUpdatePolicyProperty(
+            maximum_batch_size=percent(rollout.rolling_batch_percent),
+            wait_interval_in_seconds=rollout.wait_interval_seconds,
+            maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
+            rollback_maximum_batch_size=percent(rollout.rollback_batch_percent)
+            if rollout.rollback_batch_percent is not None
+            else None,
+        ),
+    )

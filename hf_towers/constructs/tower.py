@@ -8,6 +8,7 @@ and typed; the artifact bucket comes as an ``ArtifactsRef`` (whatever stack owns
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 
 from aws_cdk import RemovalPolicy, Stack
@@ -20,18 +21,22 @@ from constructs import Construct
 from hf_towers.config.models import PROJECT_ROOT, TowerKind
 from hf_towers.config.models import Tower as TowerSettings
 from hf_towers.config.operations import InferenceMode, keeps_capacity_on_update
+from hf_towers.config.shared_endpoints import copies_of
 from hf_towers.constructs.alarm_topic import AlarmTopic
 from hf_towers.constructs.async_inference import AsyncOutput
 from hf_towers.constructs.autoscaling import VariantAutoscaling
+from hf_towers.constructs.component_autoscaling import ComponentAutoscaling
+from hf_towers.constructs.component_dashboard import ComponentDashboard
 from hf_towers.constructs.dashboard import EndpointDashboard
 from hf_towers.constructs.data_capture import data_capture_config, default_capture_prefix
 from hf_towers.constructs.endpoint_alarms import EndpointAlarms
 from hf_towers.constructs.execution_role import ExecutionRole
+from hf_towers.constructs.inference_component import ComponentRef, TowerComponent
 from hf_towers.constructs.log_encryption import log_group_removal
 from hf_towers.constructs.model_data import ExistingModelData, ModelData
 from hf_towers.constructs.model_monitor import DataQualityMonitor
 from hf_towers.constructs.repack import RepackedModelData
-from hf_towers.constructs.rollout import deployment_config
+from hf_towers.constructs.rollout import component_deployment_config, deployment_config
 from hf_towers.constructs.s3_location import S3Prefix
 from hf_towers.constructs.tower_endpoint import EndpointRef, TowerEndpoint
 from hf_towers.constructs.tower_model import TowerModel
@@ -59,8 +64,19 @@ class ArtifactsRef:
         return S3Prefix(bucket_arn=self.bucket_arn, prefix=prefix)
 
 
+@dataclass(frozen=True)
+class ComponentPlacement:
+    """Where a tower of a shared endpoint goes: its inference component ``component_name`` on
+    the endpoint ``endpoint_name`` (both from config; the endpoint is another stack's)."""
+
+    endpoint_name: str
+    component_name: str
+
+
 class Tower(Construct):
-    """One tower. With ``settings.deploy_endpoint`` false only the role and the Model exist."""
+    """One tower. With ``settings.deploy_endpoint`` false only the role and the Model exist;
+    with ``placement`` the Model is deployed as an inference component of a shared endpoint
+    (no EndpointConfig or Endpoint of its own)."""
 
     def __init__(
         self,
@@ -75,15 +91,27 @@ class Tower(Construct):
         region: str,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
+        placement: ComponentPlacement | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.name = name
+        self.placement = placement
         self.settings = settings
         tower_name, tower, store = name, settings, artifacts
         model_data = self._model_data(tower_name, tower, store, removal_policy)
 
         self.log_group: logs.LogGroup | None = None
-        if tower.deploy_endpoint:
+        if placement is not None:
+            # Container logs of a component go to its own group, not the endpoint's.
+            self.log_group = logs.LogGroup(
+                self,
+                "ComponentLogs",
+                log_group_name=f"/aws/sagemaker/InferenceComponents/{placement.component_name}",
+                retention=log_retention,
+                encryption_key=store.key,
+                removal_policy=log_group_removal(removal_policy),
+            )
+        elif tower.deploy_endpoint:
             self.log_group = logs.LogGroup(
                 self,
                 "EndpointLogs",
@@ -140,13 +168,17 @@ class Tower(Construct):
         self.model.node.add_dependency(self.execution_role.policy)
 
         self.endpoint: TowerEndpoint | None = None
+        self.component: TowerComponent | None = None
+        self.component_autoscaling: ComponentAutoscaling | None = None
         self.alarm_topic: AlarmTopic | None = None
         self.alarms: EndpointAlarms | None = None
         self.autoscaling: VariantAutoscaling | None = None
         self.monitor: DataQualityMonitor | None = None
-        self.dashboard: EndpointDashboard | None = None
+        self.dashboard: EndpointDashboard | ComponentDashboard | None = None
         endpoint = EndpointRef(endpoint_name)
-        if tower.deploy_endpoint:
+        if placement is not None:
+            self._add_component(tower, placement, removal_policy)
+        elif tower.deploy_endpoint:
             if tower.monitoring.alarms:
                 self.alarm_topic = AlarmTopic(self, "AlarmTopic", removal_policy=removal_policy)
                 self.alarms = EndpointAlarms(
@@ -182,6 +214,46 @@ class Tower(Construct):
             if self.log_group is not None:
                 self.endpoint.node.add_dependency(self.log_group)
             self._add_operations(tower_name, tower, endpoint, store, region)
+
+    def _add_component(
+        self, tower: TowerSettings, placement: ComponentPlacement, removal_policy: RemovalPolicy
+    ) -> None:
+        """The inference component, its alarms (rollback too), copy autoscaling and dashboard."""
+        assert tower.compute is not None  # config: every member tower has compute
+        ref = ComponentRef(name=placement.component_name, endpoint_name=placement.endpoint_name)
+        if tower.monitoring.alarms:
+            self.alarm_topic = AlarmTopic(self, "AlarmTopic", removal_policy=removal_policy)
+            self.alarms = EndpointAlarms(
+                self, "Alarms", endpoint=ref, settings=tower.monitoring, topic=self.alarm_topic.topic
+            )
+        rollback = self.alarms.alarm_names if self.alarms and tower.rollout.auto_rollback else []
+        copies = copies_of(tower)
+        self.component = TowerComponent(
+            self,
+            "Component",
+            ref=ref,
+            model_name=self.model.model_name,
+            compute=tower.compute,
+            copy_count=copies.initial,
+            deployment_config=component_deployment_config(
+                tower.rollout, rollback_alarm_names=rollback
+            ),
+        )
+        if self.log_group is not None:
+            self.component.node.add_dependency(self.log_group)
+        self.component_autoscaling = ComponentAutoscaling(
+            self, "Autoscaling", component=ref, copies=copies
+        )
+        # The scalable target exists only once the component does.
+        self.component_autoscaling.node.add_dependency(self.component.resource)
+        if tower.monitoring.dashboard:
+            self.dashboard = ComponentDashboard(
+                self,
+                "Dashboard",
+                component=ref,
+                accelerated=tower.compute.accelerators is not None,
+                alarms=self.alarms.alarms if self.alarms else [],
+            )
 
     def _add_operations(
         self,
@@ -297,7 +369,9 @@ class Tower(Construct):
         return {**env, **tower.environment}
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` invoke this tower's endpoint."""
+        """Let ``grantee`` invoke this tower's endpoint, or its inference component."""
+        if self.component is not None:
+            return self.component.grant_invoke(grantee)
         if self.endpoint is None:
             raise ValueError(
                 f"tower {self.name!r} has deploy_endpoint: false; there is no endpoint to invoke"

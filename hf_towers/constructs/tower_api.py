@@ -25,6 +25,7 @@ from constructs import Construct
 
 from hf_towers.compliance import acknowledge
 from hf_towers.config.api import ApiAuth, ApiConfig
+from hf_towers.constructs.inference_component import ComponentRef
 from hf_towers.constructs.log_encryption import allow_log_groups, log_group_removal
 from hf_towers.constructs.tower_endpoint import EndpointRef
 
@@ -81,12 +82,27 @@ JSON_REQUEST_SCHEMA = apigw.JsonSchema(
 )
 
 
+# SageMaker runtime's header for InvokeEndpoint's InferenceComponentName: which component of a
+# shared endpoint answers (API_runtime_InvokeEndpoint, docs.aws.amazon.com/sagemaker/latest/
+# APIReference/API_runtime_InvokeEndpoint.html).
+INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+
+
 @dataclass(frozen=True)
 class ApiRoute:
-    """One exposed tower: ``POST /towers/<tower>/invocations`` -> ``endpoint_name``."""
+    """One exposed tower: ``POST /towers/<tower>/invocations`` -> ``endpoint_name``, and for a
+    tower of a shared endpoint its inference component ``component_name``."""
 
     tower: str
     endpoint_name: str
+    component_name: str | None = None
+
+    def invoke_arns(self, scope: Construct) -> list[str]:
+        """What ``InvokeEndpoint`` authorizes for this route: the endpoint, and the component."""
+        arns = [EndpointRef(self.endpoint_name).arn(scope)]
+        if self.component_name is not None:
+            arns.append(ComponentRef(self.component_name, self.endpoint_name).arn(scope))
+        return arns
 
 
 def integration_uri(endpoint_name: str) -> str:
@@ -210,7 +226,7 @@ class TowerApi(Construct):
                 iam.PolicyStatement(
                     sid="InvokeTowerEndpoints",
                     actions=["sagemaker:InvokeEndpoint"],
-                    resources=[EndpointRef(r.endpoint_name).arn(self) for r in routes],
+                    resources=list(dict.fromkeys(a for r in routes for a in r.invoke_arns(self))),
                 )
             ],
         )
@@ -263,6 +279,15 @@ class TowerApi(Construct):
         passthrough = {
             "method.response.header.Content-Type": "integration.response.header.Content-Type"
         }
+        request_parameters = {
+            "integration.request.header.Content-Type": "method.request.header.Content-Type",
+            "integration.request.header.Accept": "method.request.header.Accept",
+        }
+        if route.component_name is not None:
+            # A static value (quoted): callers cannot pick another component of the endpoint.
+            request_parameters[f"integration.request.header.{INFERENCE_COMPONENT_HEADER}"] = (
+                f"'{route.component_name}'"
+            )
         return apigw.AwsIntegration(
             service="runtime.sagemaker",
             path=f"endpoints/{route.endpoint_name}/invocations",
@@ -270,10 +295,7 @@ class TowerApi(Construct):
             options=apigw.IntegrationOptions(
                 credentials_role=self.integration_role,
                 passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
-                request_parameters={
-                    "integration.request.header.Content-Type": "method.request.header.Content-Type",
-                    "integration.request.header.Accept": "method.request.header.Accept",
-                },
+                request_parameters=request_parameters,
                 integration_responses=[
                     apigw.IntegrationResponse(status_code="200", response_parameters=passthrough),
                     *(

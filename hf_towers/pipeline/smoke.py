@@ -3,7 +3,8 @@
 The pipeline's CodeBuild step (tooling account) assumes ``<project>-<env>-smoke-test`` in the
 environment's account through an AWS CLI profile (``credential_source = EcsContainer``, the
 CodeBuild container's credentials) and calls ``aws sagemaker-runtime invoke-endpoint`` once per
-endpoint, with endpoint names read from the tower stacks' ``EndpointName`` outputs.
+endpoint, with endpoint names read from the tower stacks' ``EndpointName`` outputs (a tower of
+a shared endpoint also with ``--inference-component-name``, its component's name from config).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.config.models import EnvironmentConfig, Tower, TowerKind
+from hf_towers.constructs.inference_component import ComponentRef
 from hf_towers.constructs.tower_endpoint import EndpointRef
 
 PROFILE = "smoke"
@@ -69,10 +71,13 @@ def smoke_commands(
     for name in smoke_towers(config):
         body = f"smoke-{name}.json"
         out = f"smoke-{name}.out"
+        component = config.inference_component_name(name)
+        # A tower of a shared endpoint is invoked through its inference component.
+        target = f" --inference-component-name {component}" if component else ""
         commands += [
             f"printf '%s' {shlex.quote(json.dumps(payload(config.towers[name])))} > {body}",
             f"aws sagemaker-runtime invoke-endpoint --profile {PROFILE} "
-            f'--endpoint-name "${endpoint_variable(name)}" --content-type application/json '
+            f'--endpoint-name "${endpoint_variable(name)}"{target} --content-type application/json '
             f"--accept application/json --body fileb://{body} {out}",
             f"python3 -c 'import json, sys; json.load(open(sys.argv[1]))' {out}",
             f'echo "smoke test passed: {name} (${endpoint_variable(name)})"',
@@ -94,7 +99,12 @@ class SmokeTestStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        endpoints = [config.endpoint_name(name) for name in smoke_towers(config)]
+        endpoints = list(dict.fromkeys(config.endpoint_name(n) for n in smoke_towers(config)))
+        components = [
+            ComponentRef(component, config.endpoint_name(name))
+            for name in smoke_towers(config)
+            if (component := config.inference_component_name(name)) is not None
+        ]
         if not endpoints:
             raise ValueError(f"{config.environment} has no endpoint to smoke-test")
         self.role = iam.Role(
@@ -119,7 +129,13 @@ class SmokeTestStack(Stack):
                 iam.PolicyStatement(
                     sid="InvokeEndpoints",
                     actions=["sagemaker:InvokeEndpoint"],
-                    resources=[EndpointRef(n).arn(self) for n in endpoints],
+                    # InvokeEndpoint authorizes the endpoint and, for a tower of a shared
+                    # endpoint, its inference component (Service Authorization Reference,
+                    # list_amazonsagemaker.html).
+                    resources=[
+                        *(EndpointRef(n).arn(self) for n in endpoints),
+                        *(c.arn(self) for c in components),
+                    ],
                 )
             ],
         )

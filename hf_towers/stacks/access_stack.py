@@ -26,6 +26,7 @@ class AccessStack(Stack):
         towers: Sequence[Tower],
         endpoint_names: Sequence[str],
         deployer_role_names: Sequence[str],
+        shared_endpoint_role_arns: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -35,9 +36,13 @@ class AccessStack(Stack):
             environment=environment,
             bucket_arn=artifacts.import_bucket_arn(),
             key_arn=artifacts.store.key.key_arn,
-            execution_role_arns=[tower.execution_role.role_arn for tower in towers],
+            execution_role_arns=[
+                *(tower.execution_role.role_arn for tower in towers),
+                *shared_endpoint_role_arns,
+            ],
             endpoint_names=endpoint_names,
             attach_to_role_names=deployer_role_names,
+            components=[tower.component.ref for tower in towers if tower.component is not None],
         )
         CfnOutput(
             self,

@@ -32,7 +32,11 @@ class ApiStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.routes = [
-            ApiRoute(tower=name, endpoint_name=config.endpoint_name(name))
+            ApiRoute(
+                tower=name,
+                endpoint_name=config.endpoint_name(name),
+                component_name=config.inference_component_name(name),
+            )
             for name in config.api_towers
         ]
         self.api = TowerApi(

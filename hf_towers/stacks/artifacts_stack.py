@@ -21,6 +21,7 @@ class ArtifactsStack(Stack):
         *,
         removal_policy: RemovalPolicy,
         artifacts: Artifacts,
+        component_logs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -30,6 +31,7 @@ class ArtifactsStack(Stack):
             removal_policy=removal_policy,
             noncurrent_version_expiration_days=artifacts.noncurrent_version_expiration_days,
             access_log_expiration_days=artifacts.access_log_expiration_days,
+            component_logs=component_logs,
         )
 
     @property

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from hf_towers.config.models import Tower as TowerSettings
 from hf_towers.constructs.serving_image import ServingImage
-from hf_towers.constructs.tower import ArtifactsRef, Tower
+from hf_towers.constructs.tower import ArtifactsRef, ComponentPlacement, Tower
 from hf_towers.images import ImageRef, ImageResolutionError, resolve_image
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
 
@@ -59,6 +59,7 @@ class TowerStack(Stack):
         region: str,
         removal_policy: RemovalPolicy,
         log_retention_days: int,
+        placement: ComponentPlacement | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -77,6 +78,7 @@ class TowerStack(Stack):
             region=region,
             removal_policy=removal_policy,
             log_retention=RETENTION[log_retention_days],
+            placement=placement,
         )
         CfnOutput(
             self, "ModelName", value=self.tower.model.model_name, description="SageMaker model name"
@@ -93,6 +95,27 @@ class TowerStack(Stack):
                 "AlarmTopicArn",
                 value=self.tower.alarm_topic.topic_arn,
                 description="SNS topic of the endpoint's alarms (subscribe to it)",
+            )
+        if self.tower.component is not None:
+            assert placement is not None
+            # EndpointName too, so the pipeline's smoke test reads every tower the same way.
+            CfnOutput(
+                self,
+                "EndpointName",
+                value=placement.endpoint_name,
+                description="The shared SageMaker endpoint that hosts this tower",
+            )
+            CfnOutput(
+                self,
+                "InferenceComponentName",
+                value=self.tower.component.component_name,
+                description="Inference component name (X-Amzn-SageMaker-Inference-Component)",
+            )
+            CfnOutput(
+                self,
+                "InferenceComponentArn",
+                value=self.tower.component.component_arn,
+                description="Inference component ARN",
             )
         if self.tower.endpoint is not None:
             CfnOutput(
