@@ -172,7 +172,8 @@ class Tower(Strict):
                 "image: build bakes the vision/text towers' code: a kind 'task' model runs the "
                 "toolkit's pipeline in the DLC; use image: dlc"
             )
-        if is_accelerated(self.instance_type):
+        # A shared-endpoint tower runs on its endpoint's type (check_shared_endpoints).
+        if self.compute is None and is_accelerated(self.instance_type):
             raise ValueError(
                 f"image: build is CPU-only (torch's CPU wheel) but instance_type "
                 f"{self.instance_type!r} has accelerators: use image: dlc (the same handlers run "
