@@ -128,6 +128,37 @@ def scratch_environment() -> dict[str, Any]:
     return data
 
 
+def shared_cpu_environment() -> dict[str, Any]:
+    """A CPU endpoint shared by the text tower and the task model (inference components), a
+    configured name, random routing, a floor of one instance, and an API over every tower."""
+    data = default_data()
+    data.update(environment="sharedcpu", removal_policy="destroy", api={"enabled": True})
+    data["shared_endpoints"] = {
+        "cpu": {
+            "towers": ["text", "qa"],
+            "instance_type": "ml.m5.2xlarge",
+            "endpoint_name": "Team-Shared-Cpu",
+            "routing": "random",
+            "initial_instance_count": 1,
+            "managed_instance_scaling": {"min_instance_count": 1, "max_instance_count": 2},
+        }
+    }
+    for name in ("text", "qa"):
+        tower = data["towers"][name]
+        tower.pop("instance_type", None)
+        tower.pop("initial_instance_count", None)
+    data["towers"]["text"]["compute"] = {"cpu_cores": 2, "min_memory_mib": 4096}
+    data["towers"]["text"]["copies"] = {"initial": 1, "min": 1, "max": 3, "invocations_per_copy": 30}
+    data["towers"]["text"]["rollout"] = {
+        "strategy": "rolling",
+        "rolling_batch_percent": 34,
+        "rollback_batch_percent": 100,
+        "auto_rollback": False,
+    }
+    data["towers"]["qa"]["compute"] = {"cpu_cores": 1.5, "min_memory_mib": 2048}
+    return data
+
+
 def examples() -> dict[str, dict[str, Any]]:
     """``config/examples/<name>.yaml`` -> its data."""
     return {
@@ -142,5 +173,6 @@ def matrix() -> dict[str, dict[str, Any]]:
         "operations": matrix_data(),
         "prod": protected_environment(),
         "scratch": scratch_environment(),
+        "sharedcpu": shared_cpu_environment(),
         **examples(),
     }

@@ -28,11 +28,12 @@ from tests.synth_helpers import assert_packs_pass, declared_acknowledgements, us
 
 
 def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key path, annotation) of every leaf key; ``towers.<name>`` is ``towers``."""
+    """(dotted key path, annotation) of every leaf key; ``towers.<name>`` is ``towers`` (and
+    ``shared_endpoints.<name>`` is ``shared_endpoints``)."""
     for name, field in model.model_fields.items():
         annotation = field.annotation
         candidates = get_args(annotation) or (annotation,)
-        if name == "towers" and model is EnvironmentConfig:
+        if name in ("towers", "shared_endpoints") and model is EnvironmentConfig:
             candidates = get_args(annotation)[1:]  # dict[Name, Tower]: the values
         sections = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
         if sections:
@@ -54,7 +55,8 @@ def _choices(annotation: Any) -> list[Any]:
 
 
 def _values(data: Any, path: list[str]) -> Iterator[Any]:
-    """Every value at ``path`` in ``data``; ``towers`` fans out over the tower names."""
+    """Every value at ``path`` in ``data``; ``towers`` and ``shared_endpoints`` fan out over
+    their names."""
     if not path:
         yield data
         return
@@ -63,9 +65,9 @@ def _values(data: Any, path: list[str]) -> Iterator[Any]:
     head, rest = path[0], path[1:]
     if head not in data:
         return
-    if head == "towers" and len(path) > 1:
-        for tower in data["towers"].values():
-            yield from _values(tower, rest)
+    if head in ("towers", "shared_endpoints") and len(path) > 1:
+        for entry in data[head].values():
+            yield from _values(entry, rest)
         return
     yield from _values(data[head], rest)
 
@@ -109,8 +111,9 @@ def test_every_environment_of_the_matrix_passes_all_packs_and_cfn_lint(
     assert_packs_pass(report)
     reports = check(outdir)
     # prod: artifacts, 7 towers, access, api; scratch: artifacts, 3 towers, access, api;
-    # each example: artifacts, its tower, access
-    assert len(reports) == 16 + 3 * len(examples())
-    assert len(examples()) == 6
+    # sharedcpu: artifacts, shared endpoint, 3 towers, access, api; each example: artifacts,
+    # its tower, access, but shared-gpu: artifacts, shared endpoint, 2 towers, access
+    assert len(reports) == 16 + 7 + 3 * (len(examples()) - 1) + 5
+    assert len(examples()) == 7
     assert [r.name for r in reports if not r.ok] == []
     assert declared <= used_acknowledgements(report)
