@@ -10,9 +10,9 @@ from constructs import Construct
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.config.models import RemovalPolicy as ConfigRemovalPolicy
 from hf_towers.constructs.deployer_policy import ENVIRONMENT_TAG
+from hf_towers.constructs.tower import ComponentPlacement
 from hf_towers.stacks.access_stack import AccessStack
 from hf_towers.stacks.api_stack import ApiStack
-from hf_towers.constructs.tower import ComponentPlacement
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
 from hf_towers.stacks.shared_endpoint_stack import SharedEndpointStack
 from hf_towers.stacks.tower_stack import RETENTION, TowerStack

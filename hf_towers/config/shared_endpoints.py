@@ -86,9 +86,7 @@ class SharedEndpoint(Strict):
         default=None, description="Default: <project>-<environment>-<name>."
     )
     routing: RoutingStrategy = RoutingStrategy.LEAST_OUTSTANDING_REQUESTS
-    managed_instance_scaling: ManagedInstanceScaling = Field(
-        default_factory=ManagedInstanceScaling
-    )
+    managed_instance_scaling: ManagedInstanceScaling = Field(default_factory=ManagedInstanceScaling)
     initial_instance_count: int = Field(
         default=1, ge=1, le=100, description="Instances of the first deployment."
     )
@@ -194,7 +192,12 @@ def check_component(tower: Tower) -> None:
             "data_capture.enabled: false, or give the tower its own endpoint"
         )
     rollout = tower.rollout
-    blue_green_keys = {"traffic", "canary_percent", "linear_step_percent", "termination_wait_seconds"}
+    blue_green_keys = {
+        "traffic",
+        "canary_percent",
+        "linear_step_percent",
+        "termination_wait_seconds",
+    }
     if (
         "strategy" in rollout.model_fields_set and rollout.strategy is RolloutStrategy.BLUE_GREEN
     ) or blue_green_keys & rollout.model_fields_set:
@@ -232,13 +235,13 @@ def check_shared_endpoints(
                 f"shared_endpoints.{name}.towers names {unknown}, not towers of this file "
                 f"(these are {sorted(towers)}): list only those"
             )
-        for tower in endpoint.towers:
-            if tower in owner:
+        for member_name in endpoint.towers:
+            if member_name in owner:
                 raise ValueError(
-                    f"tower {tower!r} is in shared_endpoints.{owner[tower]} and "
+                    f"tower {member_name!r} is in shared_endpoints.{owner[member_name]} and "
                     f"shared_endpoints.{name}: a tower belongs to at most one shared endpoint"
                 )
-            owner[tower] = name
+            owner[member_name] = name
     for tower_name, tower in towers.items():
         member = tower_name in owner
         if member and tower.compute is None:

@@ -49,9 +49,7 @@ class ArtifactStore(Construct):
             removal_policy=removal_policy,
         )
         patterns = LOG_GROUP_PATTERNS + ((COMPONENT_LOG_GROUP_PATTERN,) if component_logs else ())
-        allow_log_groups(
-            self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=patterns
-        )
+        allow_log_groups(self.key, sid="AllowCloudWatchLogsOfThisProduct", log_group_names=patterns)
 
         self.access_logs = access_log_bucket(
             self,

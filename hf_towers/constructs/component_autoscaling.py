@@ -30,7 +30,9 @@ class ComponentAutoscaling(Construct):
     """ScalableTarget ``inference-component/<name>``, its target tracking policy and, when
     ``copies.min`` is 0, the scale-out-from-zero step policy and its alarm."""
 
-    def __init__(self, scope: Construct, id_: str, *, component: ComponentRef, copies: Copies) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, component: ComponentRef, copies: Copies
+    ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         role = iam.Role.from_role_arn(

@@ -224,7 +224,11 @@ class Tower(Construct):
         if tower.monitoring.alarms:
             self.alarm_topic = AlarmTopic(self, "AlarmTopic", removal_policy=removal_policy)
             self.alarms = EndpointAlarms(
-                self, "Alarms", endpoint=ref, settings=tower.monitoring, topic=self.alarm_topic.topic
+                self,
+                "Alarms",
+                endpoint=ref,
+                settings=tower.monitoring,
+                topic=self.alarm_topic.topic,
             )
         rollback = self.alarms.alarm_names if self.alarms and tower.rollout.auto_rollback else []
         copies = copies_of(tower)

@@ -103,8 +103,7 @@ def test_the_capacity_table_is_recommends() -> None:
         ),
         (
             lambda d: d["towers"]["text"].pop("compute"),
-            "towers.text is in shared_endpoints.gpu but has no compute: set "
-            "towers.<tower>.compute",
+            "towers.text is in shared_endpoints.gpu but has no compute: set towers.<tower>.compute",
         ),
         (
             lambda d: d["shared_endpoints"]["gpu"]["towers"].remove("text"),
@@ -149,7 +148,9 @@ def test_the_capacity_table_is_recommends() -> None:
             "shared_endpoints.gpu.instance_type ml.g5.xlarge has accelerators",
         ),
         (
-            lambda d: d["towers"].update(gpu={"kind": "text", "model_uri": "s3://bucket-a/m.tar.gz"}),
+            lambda d: d["towers"].update(
+                gpu={"kind": "text", "model_uri": "s3://bucket-a/m.tar.gz"}
+            ),
             "two towers would share the endpoint name(s) ['hf-towers-shared-gpu']",
         ),
     ],

@@ -148,7 +148,12 @@ def shared_cpu_environment() -> dict[str, Any]:
         tower.pop("instance_type", None)
         tower.pop("initial_instance_count", None)
     data["towers"]["text"]["compute"] = {"cpu_cores": 2, "min_memory_mib": 4096}
-    data["towers"]["text"]["copies"] = {"initial": 1, "min": 1, "max": 3, "invocations_per_copy": 30}
+    data["towers"]["text"]["copies"] = {
+        "initial": 1,
+        "min": 1,
+        "max": 3,
+        "invocations_per_copy": 30,
+    }
     data["towers"]["text"]["rollout"] = {
         "strategy": "rolling",
         "rolling_batch_percent": 34,

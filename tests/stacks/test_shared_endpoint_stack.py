@@ -72,7 +72,11 @@ def test_endpoint_config_is_in_inference_component_form(shared_templates: dict[s
         "VariantName": "AllTraffic",
         "InstanceType": "ml.g5.xlarge",
         "InitialInstanceCount": 1,
-        "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 0, "MaxInstanceCount": 1},
+        "ManagedInstanceScaling": {
+            "Status": "ENABLED",
+            "MinInstanceCount": 0,
+            "MaxInstanceCount": 1,
+        },
         "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
     }
     role_id, attribute = config["ExecutionRoleArn"]["Fn::GetAtt"]
@@ -116,7 +120,8 @@ def test_a_cpu_shared_endpoint_encrypts_its_volume_and_routes_randomly(
     # copies.min 1: no scale-out-from-zero path.
     text = stacks["hf-towers-sharedcpu-tower-text"]
     assert [
-        p for p in _of_type(text, "AWS::ApplicationAutoScaling::ScalingPolicy")
+        p
+        for p in _of_type(text, "AWS::ApplicationAutoScaling::ScalingPolicy")
         if p["Properties"]["PolicyType"] == "StepScaling"
     ] == []
     text_component = _only(text, "AWS::SageMaker::InferenceComponent")["Properties"]
@@ -164,7 +169,8 @@ def test_each_tower_is_a_component_and_has_no_endpoint_of_its_own(
         assert len(_of_type(template, "Custom::RepackedModelData")) == 1  # its own artifact
     vision = _only(shared_templates[VISION], "AWS::SageMaker::InferenceComponent")["Properties"]
     model_id = next(
-        k for k, r in shared_templates[VISION]["Resources"].items()
+        k
+        for k, r in shared_templates[VISION]["Resources"].items()
         if r["Type"] == "AWS::SageMaker::Model"
     )
     assert vision["EndpointName"] == "hf-towers-shared-gpu"
@@ -241,18 +247,21 @@ def test_copy_autoscaling_tracks_invocations_per_copy_and_wakes_from_zero(
         "GreaterThanOrEqualToThreshold",
     )
     step_id = next(
-        k for k, r in template["Resources"].items()
+        k
+        for k, r in template["Resources"].items()
         if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
         and r["Properties"]["PolicyType"] == "StepScaling"
     )
     assert wake["AlarmActions"] == [{"Ref": step_id}]
     # The target is registered only once the component exists.
     target_resource = next(
-        r for r in template["Resources"].values()
+        r
+        for r in template["Resources"].values()
         if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
     )
     component_id = next(
-        k for k, r in template["Resources"].items()
+        k
+        for k, r in template["Resources"].items()
         if r["Type"] == "AWS::SageMaker::InferenceComponent"
     )
     assert component_id in target_resource["DependsOn"]
@@ -281,7 +290,8 @@ def test_alarms_dashboard_logs_and_outputs_are_per_component(
         {"LogGroupName": "/aws/sagemaker/InferenceComponents/hf-towers-shared-text"},
     )
     role_policy = next(
-        r for k, r in template["Resources"].items()
+        r
+        for k, r in template["Resources"].items()
         if r["Type"] == "AWS::IAM::ManagedPolicy" and k.startswith("ExecutionRole")
     )
     statements = role_policy["Properties"]["PolicyDocument"]
@@ -345,16 +355,17 @@ def test_api_routes_name_the_component_in_the_runtime_header(
     for method in _of_type(api, "AWS::ApiGateway::Method"):
         integration = method["Properties"]["Integration"]
         uri = json.dumps(integration["Uri"])
-        by_endpoint.setdefault(
-            "Team-Shared-Cpu" if "Team-Shared-Cpu" in uri else "own", []
-        ).append(integration["RequestParameters"].get(header))
+        by_endpoint.setdefault("Team-Shared-Cpu" if "Team-Shared-Cpu" in uri else "own", []).append(
+            integration["RequestParameters"].get(header)
+        )
     assert sorted(by_endpoint["Team-Shared-Cpu"]) == [
         "'hf-towers-sharedcpu-qa'",
         "'hf-towers-sharedcpu-text'",
     ]
     assert by_endpoint["own"] == [None]  # vision keeps its own endpoint and no header
     policy = next(
-        p for k, p in api["Resources"].items()
+        p
+        for k, p in api["Resources"].items()
         if p["Type"] == "AWS::IAM::ManagedPolicy" and k.startswith("ApiIntegrationPolicy")
     )
     resources = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"])
