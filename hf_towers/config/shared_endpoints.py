@@ -191,6 +191,15 @@ def check_component(tower: Tower) -> None:
             "component of the endpoint, not a setting of one inference component: set "
             "data_capture.enabled: false, or give the tower its own endpoint"
         )
+    if tower.network.in_vpc:
+        # Endpoints that host components take VpcConfig on the EndpointConfig (shared by all
+        # components; API_CreateEndpointConfig), which this product does not set.
+        raise ValueError(
+            "network.subnet_ids places one Model's containers in a VPC, but a shared "
+            "endpoint's VPC is an EndpointConfig setting shared by every component, which "
+            "shared_endpoints does not offer: remove network.subnet_ids/security_group_ids, or "
+            "give the tower its own endpoint"
+        )
     rollout = tower.rollout
     blue_green_keys = {
         "traffic",

@@ -197,6 +197,15 @@ def test_cross_tower_rules(change: Any, expected: str) -> None:
             "component of the endpoint",
         ),
         (
+            {
+                "network": {
+                    "subnet_ids": ["subnet-0123456789abcdef0"],
+                    "security_group_ids": ["sg-0123456789abcdef0"],
+                }
+            },
+            "a shared endpoint's VPC is an EndpointConfig setting shared by every component",
+        ),
+        (
             {"rollout": {"strategy": "blue_green"}},
             "an inference component updates by rolling batches of copies only",
         ),
