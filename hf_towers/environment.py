@@ -70,6 +70,7 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             artifacts=artifacts,
             removal_policy=policy,
             log_retention=RETENTION[config.log_retention_days],
+            network_isolation=all(config.towers[t].network_isolation for t in settings.towers),
             env=env,
             description=f"{config.project} {config.environment}: shared endpoint '{name}' "
             f"(inference components: {', '.join(settings.towers)})",

@@ -89,7 +89,8 @@ class SharedEndpointRole(Construct):
 
 
 class SharedEndpoint(Construct):
-    """EndpointConfig (one variant ``AllTraffic``, no model) + Endpoint named ``endpoint.name``."""
+    """EndpointConfig (one variant ``AllTraffic``, no model) + Endpoint named ``endpoint.name``;
+    ``network_isolation``: the config's ``EnableNetworkIsolation`` (every member is isolated)."""
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class SharedEndpoint(Construct):
         key: kms.IKey,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
+        network_isolation: bool = False,
         dashboard: bool = True,
     ) -> None:
         super().__init__(scope, id_)
@@ -137,6 +139,11 @@ class SharedEndpoint(Construct):
                 )
             ],
             kms_key_id=key.key_arn if volume_kms else None,
+            # "Sets whether all model containers deployed to the endpoint are isolated"; only
+            # for endpoints that host inference components (API_CreateEndpointConfig,
+            # EnableNetworkIsolation). On when every member tower's Model is isolated; omitted
+            # otherwise, so the config keeps its shape.
+            enable_network_isolation=True if network_isolation else None,
         )
         # SageMaker validates the role when it creates the endpoint.
         self.config.node.add_dependency(self.execution_role.policy)

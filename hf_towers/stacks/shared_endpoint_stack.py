@@ -31,6 +31,7 @@ class SharedEndpointStack(Stack):
         artifacts: ArtifactsStack,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
+        network_isolation: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -42,6 +43,7 @@ class SharedEndpointStack(Stack):
             key=artifacts.store.key,
             removal_policy=removal_policy,
             log_retention=log_retention,
+            network_isolation=network_isolation,
         )
         CfnOutput(
             self,

@@ -84,6 +84,8 @@ def test_endpoint_config_is_in_inference_component_form(shared_templates: dict[s
     assert attribute == "Arn"
     # ml.g5 has NVMe instance storage: no KmsKeyId (acknowledged with that reason).
     assert "KmsKeyId" not in config
+    # Both towers' Models are isolated (their requirements.txt install nothing): so is the config.
+    assert config["EnableNetworkIsolation"] is True
     template.has_resource_properties(
         "AWS::SageMaker::Endpoint", {"EndpointName": "hf-towers-shared-gpu"}
     )
@@ -106,6 +108,7 @@ def test_a_cpu_shared_endpoint_encrypts_its_volume_and_routes_randomly(
     assert "StoreKey" in props["KmsKeyId"]["Fn::ImportValue"]  # the environment key
     (variant,) = props["ProductionVariants"]
     assert variant["RoutingConfig"] == {"RoutingStrategy": "RANDOM"}
+    assert props["EnableNetworkIsolation"] is True  # text and the task model are both isolated
     assert variant["ManagedInstanceScaling"]["MinInstanceCount"] == 1
     assert variant["ManagedInstanceScaling"]["MaxInstanceCount"] == 2
     endpoint = _only(stacks["hf-towers-sharedcpu-shared-cpu"], "AWS::SageMaker::Endpoint")
