@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
@@ -11,7 +13,7 @@ from hf_towers.constructs.tower_endpoint import EndpointRef
 from tests.constructs.bare import bare_stack, key, only
 
 
-def _config(instance_type: str, *, network_isolation: bool) -> dict[str, object]:
+def _config(instance_type: str, *, network_isolation: bool) -> dict[str, Any]:
     stack = bare_stack()
     SharedEndpoint(
         stack,
@@ -39,5 +41,5 @@ def test_a_cpu_type_gets_the_volume_key_and_isolation_only_when_every_member_has
 def test_an_instance_store_type_gets_no_volume_key() -> None:
     config = _config("ml.g5.xlarge", network_isolation=False)
     assert "KmsKeyId" not in config
-    (variant,) = config["ProductionVariants"]  # type: ignore[misc]
+    (variant,) = config["ProductionVariants"]
     assert "ModelName" not in variant
