@@ -294,3 +294,26 @@ def test_content_hash_changes_with_code_and_source(world: World) -> None:
     world.put_source(tar_gz(model_files(MIB)))
     changed: Any = build_job(client(), world.properties(key))
     assert changed.out_key != first.out_key
+
+
+def test_stream_path_writes_its_state_every_interval_not_every_part(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = model_files(20 * MIB)
+    key = world.put_source(tar_gz({"code/inference.py": b"old\n", **files}, level=1))
+    job = dataclasses.replace(build_job(client(), world.properties(key)), part_size=MIN_PART_SIZE)
+    writes: list[dict[str, Any]] = []
+    real_save = compressed.save_state
+
+    def save_state(s3: Any, job_: Any, state: dict[str, Any]) -> None:
+        writes.append(dict(state))
+        real_save(s3, job_, state)
+
+    monkeypatch.setattr(compressed, "save_state", save_state)
+    monkeypatch.setattr(compressed, "STATE_INTERVAL", 3600.0)
+    assert compressed.run(client(), job, forever)
+    assert len(parts_of(world, job.out_key)) >= 3
+    # The speculative upload, the stream mode, and the last part: not one write per part.
+    assert [w.get("mode") for w in writes] == [compressed.VALIDATING, "stream", "stream"]
+    assert writes[-1]["last"] is True
+    assert check_archive(world.get(job.out_key)) == expected_tree(with_code(files))

@@ -18,6 +18,7 @@ the state object, and stop before ``seconds_left()`` falls under ``MARGIN``.
 from __future__ import annotations
 
 import tarfile
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -42,6 +43,9 @@ CHUNK = 4 * 1024 * 1024
 MIN_CHUNK = 256 * 1024
 """Smallest member cut while winding down to a part boundary at the end of an invocation."""
 COPY_WORKERS = 8
+STATE_INTERVAL = 15.0
+"""Seconds between writes of the stream path's state object (at most this much work is redone
+after an invocation dies without winding down; a timed-out one always saves)."""
 VALIDATING = "validating"
 """State mode while the source is validated and the fast path's copies already run."""
 
@@ -334,8 +338,13 @@ def _stream(
     progressed = False
     output = Output(s3, job, state.get("resume"))
 
-    def finish_sending(*, last: bool = False) -> None:
-        nonlocal sending
+    saved = time.monotonic()
+
+    def finish_sending(*, last: bool = False, save: bool = False) -> None:
+        """Record the part under way; write the state object when ``save``/``last``, or when
+        the last write is ``STATE_INTERVAL`` old: a part uploaded but not recorded yet is
+        uploaded again (same number, same bytes) by the invocation that resumes."""
+        nonlocal sending, saved
         if sending is not None:
             sending_meta[1] = sending.result()
             parts.append(sending_meta)
@@ -343,8 +352,10 @@ def _stream(
             sending = None
         if last:
             state["last"] = True
-        state["parts"] = parts
-        save_state(s3, job, state)
+        if last or save or time.monotonic() - saved >= STATE_INTERVAL:
+            state["parts"] = parts
+            save_state(s3, job, state)
+            saved = time.monotonic()
 
     def flush() -> None:
         nonlocal buffer, sending, sending_meta, sending_record, progressed
@@ -381,7 +392,7 @@ def _stream(
                     if len(buffer) >= MIN_PART_SIZE or (progressed and not buffer):
                         output.close()
                         flush()
-                        finish_sending()
+                        finish_sending(save=True)
                         return False
                     size = min(max(MIN_PART_SIZE - len(buffer), MIN_CHUNK), CHUNK)
                 else:
