@@ -4,7 +4,7 @@ of the real (moto) S3 HTTP endpoint; the handler reaches S3 only through the pro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, cast
 
 import pytest
@@ -237,7 +237,7 @@ def ranged(world: World, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> 
     return data, str(head["ETag"])
 
 
-def read_ranged(world: World, etag: str, **kwargs: Any) -> Iterator[bytes]:
+def read_ranged(world: World, etag: str, **kwargs: Any) -> Generator[bytes, None, None]:
     return s3io.read_ranges(
         client(), world.source_bucket, SOURCE_KEY, size=6 * MIB, etag=etag, piece=MIB, **kwargs
     )

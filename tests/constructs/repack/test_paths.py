@@ -13,7 +13,7 @@ import pytest
 from hf_towers.constructs.repack.runtime.handler import compressed, prefix
 from hf_towers.constructs.repack.runtime.handler.errors import RepackError
 from hf_towers.constructs.repack.runtime.handler.index import build_job
-from hf_towers.constructs.repack.runtime.handler.job import load_state
+from hf_towers.constructs.repack.runtime.handler.job import load_state, save_state
 from hf_towers.constructs.repack.runtime.handler.props import MIN_PART_SIZE
 from hf_towers.constructs.repack.runtime.handler.s3io import Multipart, client
 from hf_towers.constructs.repack.runtime.handler.source import Source
@@ -303,13 +303,13 @@ def test_stream_path_writes_its_state_every_interval_not_every_part(
     key = world.put_source(tar_gz({"code/inference.py": b"old\n", **files}, level=1))
     job = dataclasses.replace(build_job(client(), world.properties(key)), part_size=MIN_PART_SIZE)
     writes: list[dict[str, Any]] = []
-    real_save = compressed.save_state
+    real_save = save_state
 
-    def save_state(s3: Any, job_: Any, state: dict[str, Any]) -> None:
+    def recording_save(s3: Any, job_: Any, state: dict[str, Any]) -> None:
         writes.append(dict(state))
         real_save(s3, job_, state)
 
-    monkeypatch.setattr(compressed, "save_state", save_state)
+    monkeypatch.setattr(compressed, "save_state", recording_save)
     monkeypatch.setattr(compressed, "STATE_INTERVAL", 3600.0)
     assert compressed.run(client(), job, forever)
     assert len(parts_of(world, job.out_key)) >= 3

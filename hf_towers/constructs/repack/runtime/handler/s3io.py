@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -313,7 +313,7 @@ def read_ranges(
     start: int = 0,
     piece: int = RANGE_PIECE,
     workers: int = RANGE_WORKERS,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """``read_chunks`` of the object (``size`` bytes) from ``start``, fetched as ``workers``
     concurrent ranged GETs of ``piece`` bytes and yielded in order (at most ``workers`` pieces in
     memory). One S3 connection delivers on the order of 100 MB/s; "make concurrent requests for
