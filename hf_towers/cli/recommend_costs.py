@@ -177,8 +177,8 @@ def _print_shared(
         at_zero = plan.min_instances == 0
         print(
             f"    scale to zero (managed_instance_scaling.min_instance_count: 0"
-            f"{', as configured' if at_zero else ''}) saves "
-            f"{scale_to_zero_formula(priced, table.currency)}"
+            f"{', as configured' if at_zero else ''}) of {priced.instance.name} x{priced.count} "
+            f"saves {scale_to_zero_formula(priced, table.currency)}"
         )
         print(f"    {COLD_START}")
     return found

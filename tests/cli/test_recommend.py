@@ -266,3 +266,27 @@ def test_cli_config_errors_and_exclusive_arguments(
     )
     assert _main(["--config", str(unknown)]) == 2
     assert "ml.zz9.huge is not in the price table" in capsys.readouterr().err
+
+
+def test_readme_figures_are_what_the_command_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    assert _main(["--config", DEFAULT_CONFIG]) == 0
+    out = capsys.readouterr().out
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("#### Shared vs separate endpoints") :]
+    section = section[: section.index("\n## ")]
+    assert "python main.py recommend --config config/default.yaml" in section
+    table = load_prices()
+    assert f"{table.region}\nprices of {table.as_of}" in section
+    for printed, shown in [
+        ("separate endpoints: 1,363.64 USD/month", "| 1,363.64 |"),
+        ("ml.g5.xlarge x1  1.408/h each  1,027.84 USD/month", "1,027.84 (saves 335.80, 25 %)"),
+        ("saves 335.80 (25%) vs separate", "1,027.84 (saves 335.80, 25 %)"),
+        ("ml.g4dn.xlarge x1  0.736/h each  537.28 USD/month", "537.28 (saves 826.36, 61 %)"),
+        ("saves 826.36 (61%) vs separate", "537.28 (saves 826.36, 61 %)"),
+    ]:
+        assert printed in out
+        assert shown in section
