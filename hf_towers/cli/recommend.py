@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register ``recommend``."""
     parser = subparsers.add_parser(
         "recommend",
-        help="suggest SageMaker instance types for a model artifact, cheapest first",
+        help="suggest SageMaker instance types for a model artifact, cheapest first; or "
+        "(--config) compare shared vs separate endpoint cost of a config's towers",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -100,6 +101,20 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.config is not None:
+        sizing = {
+            "--workers": args.workers is not None,
+            "--overhead": args.overhead != DEFAULT_OVERHEAD,
+            "--budget": args.budget is not None,
+            "--gpu/--cpu": args.gpu is not None,
+            "--top": args.top != 10,
+        }
+        if given := [flag for flag, used in sizing.items() if used]:
+            print(
+                f"recommend: {', '.join(given)} size an ARTIFACT and do nothing with --config: "
+                "drop them, or size an artifact instead",
+                file=sys.stderr,
+            )
+            return 2
         return run_costs(args.config)
     if args.overhead < 1:
         print(f"recommend: --overhead {args.overhead} must be at least 1", file=sys.stderr)

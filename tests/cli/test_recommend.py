@@ -251,6 +251,10 @@ def test_cli_config_errors_and_exclusive_arguments(
     )
     assert _main(["model.tar.gz", "--config", DEFAULT_CONFIG]) == 2
     assert "(not both)" in capsys.readouterr().err
+    assert _main(["--config", DEFAULT_CONFIG, "--gpu", "--top", "3"]) == 2
+    assert "--gpu/--cpu, --top size an ARTIFACT and do nothing with --config" in (
+        capsys.readouterr().err
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("project: hf-towers\ntowers: {}\n", encoding="utf-8")
     assert _main(["--config", str(bad)]) == 2
