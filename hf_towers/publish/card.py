@@ -83,15 +83,13 @@ class CardInputs:
 
 
 def card_data(inputs: CardInputs) -> ModelCardData:
-    """The YAML metadata: the Hub reads it for search, widgets and the evaluation table."""
+    """The YAML metadata: the Hub reads it for search, widgets and the evaluation table.
+
+    The results carry no ``source`` (the Hub wants a URL with it, and a registry version has no
+    public one); the body's Provenance names the package and its report."""
     task = DUAL_ENCODER_TASK if inputs.dual_encoder else (inputs.hf_task or "other")
     dataset = inputs.datasets[0] if inputs.datasets else "custom"
     dataset_name = f"{inputs.training_data or 'training data'} (held-out split)"
-    source = (
-        f"SageMaker Model Registry: {inputs.package.group} version {inputs.package.version}"
-        if inputs.package
-        else None
-    )
     results = [
         EvalResult(
             task_type=task,
@@ -102,7 +100,6 @@ def card_data(inputs: CardInputs) -> ModelCardData:
             metric_type=metric.type,
             metric_name=metric.name,
             metric_value=metric.value,
-            source_name=source,
         )
         for metric in inputs.metrics
     ]

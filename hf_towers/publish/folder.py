@@ -163,7 +163,8 @@ def check_checkpoint(source: Path, *, needs_safetensors: bool) -> dict[str, Any]
 
 
 def plan(source: Path) -> tuple[list[tuple[str, Path]], list[str]]:
-    """The files to stage, as ``(relative POSIX path, file to read)``, and notes for the user."""
+    """The files to stage, as ``(relative POSIX path, file to read)`` sorted by path, and notes
+    for the user."""
     files: list[tuple[str, Path]] = []
     notes: list[str] = []
     for rel, path in _entries(source):
@@ -171,7 +172,7 @@ def plan(source: Path) -> tuple[list[tuple[str, Path]], list[str]]:
             notes.append(f"the artifact's own {CARD_NAME} is replaced by the model card")
         else:
             files.append((rel, path))
-    return files, notes
+    return sorted(files), notes
 
 
 def stage(files: list[tuple[str, Path]], dest: Path, card: str, *, link: bool) -> int:
