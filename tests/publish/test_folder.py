@@ -94,7 +94,7 @@ def test_check_checkpoint_wants_config_json_and_safetensors_for_towers(checkpoin
         check_checkpoint(checkpoint, needs_safetensors=True)
     assert check_checkpoint(checkpoint, needs_safetensors=False)["model_type"] == "clip"
     (checkpoint / "config.json").unlink()
-    with pytest.raises(FolderError, match="no config.json at the top of the model folder"):
+    with pytest.raises(FolderError, match=r"no config.json at the top of the model folder"):
         check_checkpoint(checkpoint, needs_safetensors=False)
 
 
@@ -134,7 +134,7 @@ def test_not_an_archive_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "weights.bin"
     path.write_bytes(b"not gzip")
     with (
-        pytest.raises(FolderError, match="not a usable model.tar.gz"),
+        pytest.raises(FolderError, match=r"not a usable model.tar.gz"),
         model_folder(str(path), "--model", max_ratio=100, s3=_no_s3),
     ):
         pass
@@ -165,7 +165,7 @@ def test_an_s3_artifact_is_downloaded_then_extracted(aws: dict[str, Any], tmp_pa
     ):
         pass
     with (
-        pytest.raises(FolderError, match="is an S3 prefix .*aws s3 sync"),
+        pytest.raises(FolderError, match=r"is an S3 prefix .*aws s3 sync"),
         model_folder("s3://publish-tests/weights/", "--model", max_ratio=100, s3=_no_s3),
     ):
         pass

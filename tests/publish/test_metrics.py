@@ -53,7 +53,7 @@ def test_reports_without_usable_numbers_are_refused(report: object, expected: st
 
 
 def test_bytes_that_are_not_json_or_too_large_are_refused() -> None:
-    with pytest.raises(ReportError, match="not a JSON evaluation report .*expected e.g."):
+    with pytest.raises(ReportError, match=r"not a JSON evaluation report .*expected e.g."):
         parse_report_bytes(b"recall=0.5", "s3://b/evaluation.json")
     with pytest.raises(ReportError, match="larger than an evaluation report"):
         parse_report_bytes(b" " * (MAX_REPORT_BYTES + 1), "s3://b/evaluation.json")

@@ -40,7 +40,7 @@ def test_a_pending_version_is_refused_with_the_approval_command(aws: dict[str, A
 
 def test_a_version_without_its_evaluation_report_is_refused(aws: dict[str, Any]) -> None:
     arn = register(aws, report=None)
-    with pytest.raises(registry.RegistryError, match="no ModelMetrics.ModelQuality.Statistics"):
+    with pytest.raises(registry.RegistryError, match=r"no ModelMetrics.ModelQuality.Statistics"):
         registry.describe(arn, aws["sagemaker"], aws["s3"])
 
 
