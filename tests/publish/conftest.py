@@ -55,6 +55,10 @@ def checkpoint(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    return aws_clients(moto_endpoint, monkeypatch)
+
+
+def aws_clients(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """boto3's defaults pointed at moto (for the CLI), and clients for the test to set up with."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_endpoint)

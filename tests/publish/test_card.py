@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from huggingface_hub import ModelCard
+from huggingface_hub import ModelCard, ModelCardData
 
 from hf_towers.publish.card import CardInputs, Endpoint, card_text
 from hf_towers.publish.metrics import parse_report
@@ -43,18 +43,25 @@ DUAL = CardInputs(
 )
 
 
+def _data(card: ModelCard) -> ModelCardData:
+    """The card's metadata as huggingface_hub parsed it (a model card's: ModelCardData)."""
+    assert isinstance(card.data, ModelCardData)
+    return card.data
+
+
 def test_metadata_parses_and_holds_the_metrics_as_eval_results() -> None:
     card = ModelCard(card_text(DUAL))
-    data = card.data
+    data = _data(card)
     assert data.base_model == "openai/clip-vit-base-patch32"
     assert data.datasets == ["my-org/pairs"]
     assert data.license == "apache-2.0"
     assert data.library_name == "transformers"
     assert data.pipeline_tag == "zero-shot-image-classification"
-    assert {"hf-towers", "sagemaker", "clip", "dual-encoder"} <= set(data.tags)
+    assert {"hf-towers", "sagemaker", "clip", "dual-encoder"} <= set(data.tags or [])
     assert data.model_name == "clip-retrieval"
     results = {
-        (r.metric_type, r.metric_value, r.dataset_type, r.dataset_split) for r in data.eval_results
+        (r.metric_type, r.metric_value, r.dataset_type, r.dataset_split)
+        for r in data.eval_results or []
     }
     assert results == {
         ("image_to_text_recall_at_1", 0.61, "my-org/pairs", "validation"),
@@ -119,14 +126,14 @@ def test_a_task_model_card_uses_its_pipeline() -> None:
         license=None,
     )
     card = ModelCard(card_text(inputs))
-    assert card.data.pipeline_tag == "question-answering"
-    assert card.data.base_model is None and card.data.license is None
-    assert {r.task_type for r in card.data.eval_results} == {"question-answering"}
+    assert _data(card).pipeline_tag == "question-answering"
+    assert _data(card).base_model is None and _data(card).license is None
+    assert {r.task_type for r in _data(card).eval_results or []} == {"question-answering"}
     assert '{"inputs": {"question": "Who wrote it?"' in card.text
     assert 'pipeline("question-answering", model="my-org/clip-retrieval")' in card.text
     assert "fine-tuned from not stated" in card.text
     assert "- License: not stated" in card.text
-    assert "clip" not in card.data.tags
+    assert "clip" not in (_data(card).tags or [])
 
 
 def test_model_only_and_async_towers_are_described_as_such() -> None:
