@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hf_towers.cli.toy_model import missing_inference_packages
 from hf_towers.config import ConfigError, EnvironmentConfig, load_config
 
 DEFAULT_CONFIG = Path("config/default.yaml")
@@ -195,7 +196,15 @@ def _out_dir_problem(out: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the card and the folder, then push it (or stop at ``--dry-run``)."""
+    """Write the card and the folder, then push it (or stop at ``--dry-run``); 3 without
+    huggingface_hub or boto3 (the inference and test requirements)."""
+    try:
+        return _run(args)
+    except ModuleNotFoundError as missing:
+        return missing_inference_packages("publish", missing)
+
+
+def _run(args: argparse.Namespace) -> int:
     from hf_towers.publish import folder as folders
     from hf_towers.publish import hub, registry
     from hf_towers.publish.card import CardInputs, card_text

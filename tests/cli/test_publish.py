@@ -5,6 +5,7 @@ local report, and bad flags, a missing token and a used OUT_DIR get messages, no
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -399,3 +400,49 @@ def test_publish_is_a_command_of_the_cli(capsys: pytest.CaptureFixture[str]) -> 
         main(["publish", "--help"])
     assert info.value.code == 0
     assert "--dry-run OUT_DIR" in capsys.readouterr().out
+
+
+def test_without_huggingface_hub_the_one_command_to_run_is_named(
+    checkpoint: Path, report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """huggingface_hub comes with the inference requirements, not with ``make synth``."""
+    import hf_towers.publish
+
+    monkeypatch.setitem(sys.modules, "hf_towers.publish.card", None)
+    monkeypatch.delattr(hf_towers.publish, "card", raising=False)
+    out = tmp_path / "out"
+    assert (
+        _publish("--model", str(checkpoint), "--metrics", str(report), "--dry-run", str(out)) == 3
+    )
+    err = capsys.readouterr().err
+    assert "publish: needs the inference requirements" in err
+    assert "requirements-inference.txt" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new OUT_DIR", "empty OUT_DIR"])
+def test_a_failed_dry_run_leaves_out_dir_as_it_found_it(
+    checkpoint: Path, report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    no_hub: None, capsys: pytest.CaptureFixture[str], existing: bool,
+) -> None:  # fmt: skip
+    import shutil
+
+    real = shutil.copyfile
+    calls: list[str] = []
+
+    def disk_full(src: Any, dst: Any, **kwargs: Any) -> Any:
+        calls.append(str(dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+    assert (
+        _publish("--model", str(checkpoint), "--metrics", str(report), "--dry-run", str(out)) == 2
+    )
+    assert "No space left on device" in capsys.readouterr().err
+    assert (out.is_dir() and not any(out.iterdir())) if existing else not out.exists()
