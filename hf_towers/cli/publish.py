@@ -307,6 +307,7 @@ def _run(args: argparse.Namespace) -> int:
                     license=args.license,
                     package=package,
                     api_auth=config.api.auth.value,
+                    main_module=tower.main_module_name,
                 )
             )
             for note in notes:

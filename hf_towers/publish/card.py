@@ -67,6 +67,8 @@ class CardInputs:
     license: str | None = None
     package: Package | None = None
     api_auth: str | None = None
+    main_module: str | None = None
+    """The tower's ``main_module_name``: the user's own architecture instead of CLIP."""
     extra_tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -78,8 +80,15 @@ class CardInputs:
         return self.repo_id.split("/", 1)[1]
 
     @property
+    def clip(self) -> bool:
+        """A CLIP checkpoint (the towers' default code), not the user's own architecture."""
+        return self.dual_encoder and self.main_module is None
+
+    @property
     def pipeline_tag(self) -> str | None:
-        return DUAL_ENCODER_TAG if self.dual_encoder else self.hf_task
+        if self.dual_encoder:
+            return DUAL_ENCODER_TAG if self.clip else DUAL_ENCODER_TASK
+        return self.hf_task
 
 
 def card_data(inputs: CardInputs) -> ModelCardData:
@@ -105,7 +114,11 @@ def card_data(inputs: CardInputs) -> ModelCardData:
     ]
     tags = ["hf-towers", "sagemaker"]
     if inputs.dual_encoder:
-        tags += ["clip", "dual-encoder", "embeddings"]
+        tags += (
+            ["clip", "dual-encoder", "embeddings"]
+            if inputs.clip
+            else ["dual-encoder", "embeddings"]
+        )
     tags += [t for t in inputs.extra_tags if t not in tags]
     return ModelCardData(
         model_name=inputs.model_name,
@@ -228,6 +241,13 @@ def _endpoints_section(inputs: CardInputs) -> str:
 
 def _hub_usage(inputs: CardInputs) -> str:
     repo = inputs.repo_id
+    if inputs.dual_encoder and not inputs.clip:
+        return (
+            f"The endpoints run the checkpoint's own architecture, `code/{inputs.main_module}` "
+            "(`MAIN_MODULE_NAME`): download the repository "
+            f'(`huggingface_hub.snapshot_download("{repo}")`) and load it with that module\'s '
+            "`load_vision_tower` / `load_text_tower`, as the endpoints do."
+        )
     if inputs.dual_encoder:
         return (
             "```python\nimport torch\nfrom transformers import CLIPModel, CLIPProcessor\n\n"
@@ -304,17 +324,28 @@ def _provenance(inputs: CardInputs) -> str:
 
 def card_text(inputs: CardInputs) -> str:
     """The whole ``README.md``: YAML metadata between ``---`` lines, then the body."""
-    kind = (
-        "A CLIP-style dual encoder (a vision tower and a text tower whose embeddings share one "
-        "space)"
-        if inputs.dual_encoder
-        else f"A `{inputs.hf_task}` model"
-    )
+    if inputs.clip:
+        kind = (
+            "A CLIP-style dual encoder (a vision tower and a text tower whose embeddings share "
+            "one space)"
+        )
+    elif inputs.dual_encoder:
+        kind = (
+            f"A dual encoder of its own architecture (`{inputs.main_module}`: a vision tower and a "
+            "text tower whose embeddings share one space)"
+        )
+    else:
+        kind = f"A `{inputs.hf_task}` model"
     base = f"`{inputs.base_model}`" if inputs.base_model else NOT_STATED
+    summary = (
+        f"{kind}, fine-tuned from {base} and served on Amazon SageMaker endpoints."
+        if inputs.base_model
+        else f"{kind}, served on Amazon SageMaker endpoints (its base model is not stated)."
+    )
     body = f"""
 # {inputs.model_name}
 
-{kind}, fine-tuned from {base} and served on Amazon SageMaker endpoints.
+{summary}
 
 ## Model
 

@@ -131,7 +131,7 @@ def test_a_task_model_card_uses_its_pipeline() -> None:
     assert {r.task_type for r in _data(card).eval_results or []} == {"question-answering"}
     assert '{"inputs": {"question": "Who wrote it?"' in card.text
     assert 'pipeline("question-answering", model="my-org/clip-retrieval")' in card.text
-    assert "fine-tuned from not stated" in card.text
+    assert "served on Amazon SageMaker endpoints (its base model is not stated)" in card.text
     assert "- License: not stated" in card.text
     assert "clip" not in (_data(card).tags or [])
 
@@ -147,3 +147,13 @@ def test_model_only_and_async_towers_are_described_as_such() -> None:
     text = card_text(inputs)
     assert "creates the SageMaker Model only (`deploy_endpoint: false`)" in text
     assert "invoke-endpoint-async --region eu-west-1 --endpoint-name t" in text
+
+
+def test_a_towers_own_architecture_is_not_called_clip() -> None:
+    card = ModelCard(card_text(dataclasses.replace(DUAL, main_module="my_model.py")))
+    data = _data(card)
+    assert data.pipeline_tag == "feature-extraction"
+    assert "clip" not in (data.tags or []) and "dual-encoder" in (data.tags or [])
+    assert "CLIPModel.from_pretrained" not in card.text
+    assert "of its own architecture (`my_model.py`" in card.text
+    assert "`load_vision_tower` / `load_text_tower`" in card.text
