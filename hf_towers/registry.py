@@ -45,9 +45,7 @@ def _summaries(client: Any, group: str, **filters: Any) -> list[dict[str, Any]]:
         kwargs["NextToken"] = token
 
 
-def resolve_package(
-    client: Any, tower: str, ref: ModelPackage, now: datetime
-) -> ResolvedPackage:
+def resolve_package(client: Any, tower: str, ref: ModelPackage, now: datetime) -> ResolvedPackage:
     """The package version ``ref`` names, which must be Approved and have one ModelDataUrl.
 
     ``latest-approved``: ListModelPackages with ``ModelApprovalStatus=Approved``, sorted by

@@ -37,6 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="where <environment>.packages.json goes (default: config/resolved)",
     )
     parser.add_argument(
+        "--region",
+        default=None,
+        help="region of the registry (default: each config's region; the pipeline passes its own)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when a file would change"
     )
     parser.set_defaults(func=run)
@@ -79,14 +84,16 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError:
             previous = None  # rewritten below
         try:
-            resolved = resolve_environment(config, _client(config.region), previous=previous)
+            resolved = resolve_environment(
+                config, _client(args.region or config.region), previous=previous
+            )
         except RegistryError as exc:
             print(f"resolve-packages: {config_file}:\n  {exc}", file=sys.stderr)
             return 3
         except (BotoCoreError, ClientError) as exc:
             print(
                 f"resolve-packages: {config_file}: the registry could not be asked in "
-                f"{config.region} ({exc}): check credentials for the registry account and "
+                f"{args.region or config.region} ({exc}): check credentials for the registry account and "
                 "that the groups exist",
                 file=sys.stderr,
             )

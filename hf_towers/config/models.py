@@ -21,7 +21,6 @@ from pydantic import (
 
 from hf_towers.config.api import ApiConfig, check_api_towers
 from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, S3_URI_PATTERN, Strict
-from hf_towers.config.packages import ModelPackage
 from hf_towers.config.operations import (
     AsyncInference,
     Autoscaling,
@@ -36,6 +35,7 @@ from hf_towers.config.operations import (
     is_accelerated,
     scaling_bounds,
 )
+from hf_towers.config.packages import ModelPackage
 from hf_towers.config.regions import check_region
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
