@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.config.packages import (
@@ -19,7 +19,7 @@ from hf_towers.config.packages import (
     ResolvedPackages,
 )
 
-APPROVED = "Approved"
+APPROVED: Literal["Approved"] = "Approved"
 
 
 class RegistryError(RuntimeError):

@@ -26,7 +26,7 @@ from hf_towers.config.base import NAME_PATTERN, S3_URI_PATTERN, Strict, format_e
 
 RESOLVED_DIR = Path(__file__).resolve().parents[2] / "config" / "resolved"
 """Where ``resolve-packages`` writes and config loading reads ``<environment>.packages.json``."""
-LATEST_APPROVED = "latest-approved"
+LATEST_APPROVED: Literal["latest-approved"] = "latest-approved"
 # ModelPackageGroupName (CreateModelPackageGroup): 1-63 chars, alphanumerics and hyphens.
 GROUP_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 PACKAGE_ARN_PATTERN = (

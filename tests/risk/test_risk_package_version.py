@@ -5,6 +5,7 @@ its artifact) is replaced, the EndpointConfig with it, the Endpoint updates in p
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def _entry(group: str, version: int) -> ResolvedPackage:
         model_package_arn=f"{REGISTRY}/{group}/{version}",
         model_data_url=f"s3://example-ml-registry/{group}/{version}/model.tar.gz",
         approval_status="Approved",
-        resolved_at="2026-12-01T12:00:00Z",
+        resolved_at=datetime(2026, 12, 1, 12, tzinfo=UTC),
     )
 
 
