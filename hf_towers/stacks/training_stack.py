@@ -22,7 +22,9 @@ OUTPUT_PREFIX = "training"
 """Where the pipeline's jobs write in the artifact bucket: ``models/`` and ``evaluation/``."""
 
 
-def training_image(region: str, transformers_version: str, pytorch_version: str, instance_type: str) -> str:
+def training_image(
+    region: str, transformers_version: str, pytorch_version: str, instance_type: str
+) -> str:
     """The Hugging Face PyTorch training image, resolved offline by sagemaker-core (GPU only)."""
     from sagemaker.core import image_uris  # ~3.5 s import; only training environments need it
 
@@ -81,7 +83,11 @@ class TrainingStack(Stack):
         }
         encoders = [t for t in config.towers.values() if t.kind is not TowerKind.TASK]
         # The package's inference image: the first dual-encoder tower's, else the defaults.
-        serving = encoders[0] if encoders else TowerSettings(kind=TowerKind.TEXT, model_uri="s3://unused-bucket/model.tar.gz")
+        serving = (
+            encoders[0]
+            if encoders
+            else TowerSettings(kind=TowerKind.TEXT, model_uri="s3://unused-bucket/model.tar.gz")
+        )
         if serving.image in ("dlc", "build"):
             dlc = serving.model_copy(update={"image": "dlc"})
             inference_image = resolve_image(dlc, config.region).uri

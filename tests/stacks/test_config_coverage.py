@@ -108,9 +108,10 @@ def test_every_environment_of_the_matrix_passes_all_packs_and_cfn_lint(
     outdir, report, declared = assembly
     assert_packs_pass(report)
     reports = check(outdir)
-    # prod: artifacts, 7 towers, access, api; scratch: artifacts, 3 towers, access, api;
-    # each example: artifacts, its tower, access
-    assert len(reports) == 16 + 3 * len(examples())
-    assert len(examples()) == 6
+    # prod: artifacts, 7 towers, access, api, training; scratch: artifacts, 3 towers, access,
+    # api, training; each example: artifacts, its tower, access; training.yaml: a second tower
+    # and training
+    assert len(reports) == 18 + 3 * len(examples()) + 2
+    assert len(examples()) == 7
     assert [r.name for r in reports if not r.ok] == []
     assert declared <= used_acknowledgements(report)

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 VERSION = "2020-12-01"
-TRAIN, EVALUATE, CHECK, REGISTER, FAIL = "Train", "Evaluate", "CheckRecall", "Register", "RecallBelowThreshold"
+TRAIN, EVALUATE, CHECK, REGISTER, FAIL = (
+    "Train",
+    "Evaluate",
+    "CheckRecall",
+    "Register",
+    "RecallBelowThreshold",
+)
 REPORT = "EvaluationReport"  # the property file of the Evaluate step
 REPORT_OUTPUT = "evaluation"  # its processing output
 REPORT_FILE = "evaluation.json"  # written by model_code/train/evaluate.py
@@ -216,7 +222,9 @@ def evaluation_step(inputs: PipelineInputs) -> dict[str, Any]:
             "RoleArn": inputs.job_role_arn,
             "ProcessingInputs": [
                 _processing_input(
-                    "model", get(f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"), f"{PROCESSING}/model"
+                    "model",
+                    get(f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"),
+                    f"{PROCESSING}/model",
                 ),
                 _processing_input("validation", inputs.validation_uri, f"{PROCESSING}/validation"),
                 _processing_input(CODE_CHANNEL, inputs.code_uri, code),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import tarfile
 import tempfile
@@ -33,8 +32,8 @@ from constructs import Construct
 from hf_towers.compliance import acknowledge, iam5_resource_ids
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
-from hf_towers.constructs.training import definition
 from hf_towers.constructs.tower_endpoint import supports_volume_kms
+from hf_towers.constructs.training import definition
 
 CODE_DIR = Path(__file__).resolve().parents[3] / "model_code" / "train"
 """The training and evaluation code (``train.py``, ``evaluate.py``, ``clip_train.py``)."""
@@ -46,9 +45,7 @@ PIPELINE_JOBS = "pipelines-*"
 def code_tarball(folder: Path = CODE_DIR) -> Path:
     """The code as the training toolkit wants it: a deterministic ``.tar.gz`` (sorted, owner 0,
     mtime 0, no bytecode), named by its content so an unchanged folder keeps its asset hash."""
-    files = sorted(
-        p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-    )
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
@@ -128,7 +125,10 @@ class FineTuningPipeline(Construct):
             conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
         )
         self.job_role = iam.Role(
-            self, "JobRole", description=f"Fine-tuning jobs of {settings.pipeline_name}", assumed_by=trust
+            self,
+            "JobRole",
+            description=f"Fine-tuning jobs of {settings.pipeline_name}",
+            assumed_by=trust,
         )
         log_groups = [
             stack.format_arn(
@@ -348,7 +348,9 @@ class FineTuningPipeline(Construct):
     def arn(self) -> str:
         """The pipeline's ARN (its name is fixed by config, lower-cased as SageMaker writes it)."""
         return Stack.of(self).format_arn(
-            service="sagemaker", resource="pipeline", resource_name=self.settings.pipeline_name.lower()
+            service="sagemaker",
+            resource="pipeline",
+            resource_name=self.settings.pipeline_name.lower(),
         )
 
     def _data_statements(self, partition: str) -> tuple[list[iam.PolicyStatement], list[str]]:

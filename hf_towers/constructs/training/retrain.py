@@ -89,7 +89,10 @@ class DriftRetrain(Construct):
             statements=[
                 iam.PolicyStatement(
                     sid="StartPipeline",
-                    actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                    actions=[
+                        "sagemaker:ListPipelineExecutions",
+                        "sagemaker:StartPipelineExecution",
+                    ],
                     resources=[pipeline_arn],
                 ),
                 # ListMonitoringExecutions has no resource-level permissions (Service

@@ -37,7 +37,9 @@ def inputs(**changes: Any) -> d.PipelineInputs:
         learning_rate=3e-5,
         batch_size=16,
         training=d.JobSettings("ml.g5.2xlarge", 50, 3600, None),
-        evaluation=d.JobSettings("ml.p3.2xlarge", 50, 3600, "arn:aws:kms:eu-west-1:123456789012:key/k"),
+        evaluation=d.JobSettings(
+            "ml.p3.2xlarge", 50, 3600, "arn:aws:kms:eu-west-1:123456789012:key/k"
+        ),
         network_isolation=True,
     )
     values.update(changes)
@@ -86,7 +88,9 @@ def test_each_step_reads_only_steps_that_come_before_it(pipeline) -> None:
     all_steps = steps(pipeline)
     assert references(all_steps["Train"]) == set()
     assert references(all_steps["Evaluate"]) == {"Train"}
-    condition = {k: v for k, v in all_steps["CheckRecall"]["Arguments"].items() if k == "Conditions"}
+    condition = {
+        k: v for k, v in all_steps["CheckRecall"]["Arguments"].items() if k == "Conditions"
+    }
     assert references(condition) == {"Evaluate"}
     assert references(all_steps["Register"]) == {"Train", "Evaluate"}
 
@@ -109,7 +113,11 @@ def test_the_evaluation_reads_the_trained_model_and_the_held_out_split(pipeline)
     resources = evaluate["ProcessingResources"]["ClusterConfig"]
     assert resources["InstanceType"] == "ml.p3.2xlarge" and "VolumeKmsKeyId" in resources
     assert steps(pipeline)["Evaluate"]["PropertyFiles"] == [
-        {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
     ]
 
 
@@ -171,7 +179,9 @@ def test_registration_is_pending_manual_approval_with_the_evaluation_as_metrics(
 
 def test_training_runs_train_py_from_the_code_channel_with_the_hyperparameters(pipeline) -> None:
     train = steps(pipeline)["Train"]["Arguments"]
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]
+    }
     assert channels == {
         "train": "s3://data/pairs/train/",
         "validation": "s3://data/pairs/validation/",
@@ -197,7 +207,9 @@ def test_training_runs_train_py_from_the_code_channel_with_the_hyperparameters(p
 
 
 def test_a_hub_base_model_is_a_hyperparameter_and_the_job_gets_network() -> None:
-    train = d.training_step(inputs(base_model="openai/clip-vit-base-patch32", network_isolation=False))
+    train = d.training_step(
+        inputs(base_model="openai/clip-vit-base-patch32", network_isolation=False)
+    )
     args = train["Arguments"]
     assert json.loads(args["HyperParameters"]["base_model"]) == "openai/clip-vit-base-patch32"
     assert "model" not in {c["ChannelName"] for c in args["InputDataConfig"]}

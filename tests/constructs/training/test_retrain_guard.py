@@ -14,11 +14,17 @@ from tests.synth_helpers import REPO
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
 JOB = "arn:aws:sagemaker:us-east-1:123456789012:processing-job/model-monitoring-202612011100-abc"
-SCHEDULE = "arn:aws:sagemaker:us-east-1:123456789012:monitoring-schedule/hf-towers-dev-text-data-quality"
+SCHEDULE = (
+    "arn:aws:sagemaker:us-east-1:123456789012:monitoring-schedule/hf-towers-dev-text-data-quality"
+)
 EVENT = {
     "id": "0a15f67d-aa23-0123-0123-01a23w89r01t",
     "detail-type": "SageMaker Processing Job State Change",
-    "detail": {"ProcessingJobArn": JOB, "ProcessingJobStatus": "Completed", "MonitoringScheduleArn": SCHEDULE},
+    "detail": {
+        "ProcessingJobArn": JOB,
+        "ProcessingJobStatus": "Completed",
+        "MonitoringScheduleArn": SCHEDULE,
+    },
 }
 
 
@@ -45,11 +51,15 @@ class Client:
 
     def list_pipeline_executions(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("list_pipeline_executions", kwargs))
-        return {"PipelineExecutionSummaries": [{"PipelineExecutionArn": a} for a in self.executions]}
+        return {
+            "PipelineExecutionSummaries": [{"PipelineExecutionArn": a} for a in self.executions]
+        }
 
     def start_pipeline_execution(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("start_pipeline_execution", kwargs))
-        return {"PipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/new"}
+        return {
+            "PipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/new"
+        }
 
 
 def test_violations_outside_the_cool_down_start_the_pipeline_once_per_event() -> None:
@@ -69,7 +79,10 @@ def test_an_execution_within_the_cool_down_skips() -> None:
     client = Client(violations=[JOB], executions=["arn:...:execution/earlier"])
     result = guard().decide(EVENT, client, "p", 6, NOW)
     assert result == {"started": False, "reason": "arn:...:execution/earlier started within 6 h"}
-    assert [name for name, _ in client.calls] == ["list_monitoring_executions", "list_pipeline_executions"]
+    assert [name for name, _ in client.calls] == [
+        "list_monitoring_executions",
+        "list_pipeline_executions",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -83,7 +96,10 @@ def test_a_monitoring_run_without_violations_starts_nothing(violations: list[str
 
 def test_the_construct_and_the_handler_agree_on_the_environment() -> None:
     module = guard()
-    assert (module.PIPELINE_NAME, module.COOLDOWN_HOURS) == (retrain.PIPELINE_NAME, retrain.COOLDOWN_HOURS)
+    assert (module.PIPELINE_NAME, module.COOLDOWN_HOURS) == (
+        retrain.PIPELINE_NAME,
+        retrain.COOLDOWN_HOURS,
+    )
 
 
 def test_the_handler_reads_its_environment(monkeypatch) -> None:
