@@ -22,7 +22,7 @@ def _error(data: dict[str, Any]) -> str:
 
 
 def _with_training(**training: Any) -> dict[str, Any]:
-    data = copy.deepcopy(EXAMPLE)
+    data: dict[str, Any] = copy.deepcopy(EXAMPLE)
     data["training"].update(training)
     return data
 

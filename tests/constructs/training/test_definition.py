@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -9,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from hf_towers.config.training import RecallThreshold
+from hf_towers.config.training import RecallMetric, RecallThreshold
 from hf_towers.constructs.training import definition as d
 from tests.synth_helpers import REPO
 
-THRESHOLD = RecallThreshold(metric="text_to_image_recall", k=5, min_value=0.4)
+THRESHOLD = RecallThreshold(metric=RecallMetric.TEXT_TO_IMAGE, k=5, min_value=0.4)
 
 
 def inputs(**changes: Any) -> d.PipelineInputs:
@@ -137,11 +138,11 @@ def test_the_condition_reads_the_configured_recall_against_min_recall(pipeline) 
 
 def test_the_json_path_finds_the_metric_in_what_evaluate_py_writes() -> None:
     sys.path.insert(0, str(REPO / "model_code" / "train"))
-    import clip_train
+    clip_train = importlib.import_module("clip_train")
 
     recalls = {"image_to_text": {1: 0.25, 5: 0.5}, "text_to_image": {1: 0.75, 5: 1.0}}
     report = json.loads(json.dumps(clip_train.report(recalls, 8)))
-    for metric in ("recall", "image_to_text_recall", "text_to_image_recall"):
+    for metric in RecallMetric:
         for k in (1, 5):
             value: Any = report
             for part in RecallThreshold(metric=metric, k=k).json_path.split("."):
