@@ -112,17 +112,22 @@ def open_images(pairs: Sequence[Pair]) -> list[Image.Image]:
 
 
 def model_folder(location: str | Path, work: Path | None = None) -> str:
-    """A loadable checkpoint: ``location`` itself, or its ``model.tar.gz`` extracted.
+    """A loadable checkpoint: ``location`` itself, or the one ``.tar.gz`` in it, extracted.
 
     A string that is not an existing path is returned as it is (a Hub id).
     """
     path = Path(location)
     if not path.exists():
         return str(location)
-    archive = path / "model.tar.gz" if path.is_dir() else path
-    if not archive.name.endswith(".tar.gz"):
-        return str(path)
-    if not archive.is_file():
+    if path.is_dir():
+        # A channel or processing input of one S3 object holds that object under its own name.
+        archives = sorted(path.glob("*.tar.gz"))
+        if (path / "config.json").is_file() or len(archives) != 1:
+            return str(path)
+        archive = archives[0]
+    elif path.name.endswith(".tar.gz"):
+        archive = path
+    else:
         return str(path)
     target = Path(tempfile.mkdtemp(prefix="model-", dir=work))
     with tarfile.open(archive, "r:gz") as tar:

@@ -202,3 +202,15 @@ def test_training_needs_data_and_a_base_model(capsys, monkeypatch) -> None:
     with pytest.raises(SystemExit):
         script("train").parse_args([])
     assert "--base_model is required" in capsys.readouterr().err
+
+
+def test_a_base_model_archive_of_any_name_is_extracted(run, tmp_path) -> None:
+    """The model channel holds the S3 object under its own name (clip-v1.tar.gz, ...)."""
+    clip_train = script("clip_train")
+    channel = tmp_path / "channel"
+    channel.mkdir()
+    shutil.copy(run["root"] / "job-output" / "model.tar.gz", channel / "clip-v1.tar.gz")
+    folder = Path(clip_train.model_folder(channel, work=tmp_path))
+    assert folder != channel and (folder / "model.safetensors").is_file()
+    assert clip_train.model_folder(run["root"] / "model") == str(run["root"] / "model")
+    assert clip_train.model_folder("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
