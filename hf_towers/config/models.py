@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -37,6 +38,7 @@ from hf_towers.config.operations import (
 )
 from hf_towers.config.packages import ModelPackage
 from hf_towers.config.regions import check_region
+from hf_towers.config.training import Training, check_training_towers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
@@ -367,6 +369,10 @@ class EnvironmentConfig(Strict):
     towers: dict[Name, Tower] = Field(min_length=1)
     api: ApiConfig = Field(
         default_factory=ApiConfig, description="Optional REST API (README, 'API')."
+    )
+    training: Annotated[Training, AfterValidator(check_training_towers)] = Field(
+        default_factory=Training,
+        description="Optional fine-tuning pipeline and drift retraining (README, 'Model lifecycle').",
     )
 
     @field_validator("region")

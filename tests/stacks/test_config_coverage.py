@@ -108,9 +108,12 @@ def test_every_environment_of_the_matrix_passes_all_packs_and_cfn_lint(
     outdir, report, declared = assembly
     assert_packs_pass(report)
     reports = check(outdir)
-    # prod: artifacts, 7 towers, access, api; scratch: artifacts, 3 towers, access, api;
-    # each example: artifacts, a stack per tower, access
-    assert len(reports) == 16 + sum(2 + len(data["towers"]) for data in examples().values())
-    assert len(examples()) == 7
+    # prod: artifacts, 7 towers, access, api, training; scratch: artifacts, 3 towers, access,
+    # api, training; each example: artifacts, a stack per tower, access (and training if on)
+    assert len(reports) == 18 + sum(
+        2 + len(data["towers"]) + bool((data.get("training") or {}).get("enabled"))
+        for data in examples().values()
+    )
+    assert len(examples()) == 8
     assert [r.name for r in reports if not r.ok] == []
     assert declared <= used_acknowledgements(report)
