@@ -11,7 +11,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: synth test lint typecheck pytest readers bench bench-synth bench-repack bench-inference clean
+.PHONY: synth test lint typecheck pytest readers ceph bench bench-synth bench-repack bench-inference clean
 
 # setuptools: the editable install of the package (the hf-towers console script) builds with the
 # venv's own (--no-build-isolation, offline-safe); Python 3.11's bundled 65.x has no bdist_wheel.
@@ -55,6 +55,15 @@ readers:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(READER_PACKAGES) >/dev/null; \
 	fi
 
+## The benchmark's S3 server (bench/ceph_rgw.py): single-node Ceph RGW from Debian packages.
+CEPH_PACKAGES := ceph-mon ceph-osd radosgw
+ceph:
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v radosgw >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(CEPH_PACKAGES) >/dev/null; \
+	fi
+
 pytest: $(DEV_STAMP) $(NODE_STAMP) readers
 	$(PY) -m tests.integration.ministack_venv
 	$(PY) -m pytest
@@ -65,7 +74,7 @@ test: lint typecheck pytest
 bench-synth: $(RUNTIME_STAMP) $(NODE_STAMP)
 	$(PY) bench/synth_time.py
 
-bench-repack: $(DEV_STAMP)
+bench-repack: $(DEV_STAMP) ceph
 	$(PY) bench/repack.py
 
 bench-inference: $(DEV_STAMP)

@@ -16,6 +16,7 @@ from hf_towers.stacks.api_stack import ApiStack
 from hf_towers.stacks.artifacts_stack import ArtifactsStack
 from hf_towers.stacks.shared_endpoint_stack import SharedEndpointStack
 from hf_towers.stacks.tower_stack import RETENTION, TowerStack
+from hf_towers.stacks.training_stack import TrainingStack
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,12 @@ class DeployedEnvironment:
     access: AccessStack
     api: ApiStack | None = None
     shared: dict[str, SharedEndpointStack] = field(default_factory=dict)
+    training: TrainingStack | None = None
 
     @property
     def stacks(self) -> list[Stack]:
         """Every stack of the environment, in deployment order."""
-        extra: list[Stack] = [self.api] if self.api is not None else []
+        extra: list[Stack] = [s for s in (self.api, self.training) if s is not None]
         return [self.artifacts, *self.shared.values(), *self.towers.values(), self.access, *extra]
 
 
@@ -138,11 +140,33 @@ def add_environment(scope: Construct, config: EnvironmentConfig) -> DeployedEnvi
             # Not a reference (the API names endpoints from config): an order, so the first
             # calls after a deployment find the endpoints.
             api.add_stack_dependency(towers[route.tower])
-    for stack in (artifacts, *shared.values(), *towers.values(), access, *([api] if api else [])):
+    training: TrainingStack | None = None
+    if config.training.enabled:
+        training = TrainingStack(
+            scope,
+            f"{config.prefix}-training",
+            stack_name=f"{config.prefix}-training",
+            config=config,
+            artifacts=artifacts,
+            removal_policy=policy,
+            env=env,
+            description=f"{config.project} {config.environment}: model registry and fine-tuning pipeline",
+            termination_protection=config.protected,
+        )
+        for name in config.training.retrain_on_drift.towers:
+            # The rule matches schedule ARNs by name: deploy the schedules first.
+            training.add_stack_dependency(towers[name])
+    extra = [s for s in (api, training) if s is not None]
+    for stack in (artifacts, *shared.values(), *towers.values(), access, *extra):
         for key, value in config.tags.items():
             Tags.of(stack).add(key, value)
         Tags.of(stack).add(ENVIRONMENT_TAG, config.environment)
         Tags.of(stack).add("hf-towers:project", config.project)
     return DeployedEnvironment(
-        artifacts=artifacts, towers=towers, access=access, api=api, shared=shared
+        artifacts=artifacts,
+        towers=towers,
+        access=access,
+        api=api,
+        training=training,
+        shared=shared,
     )

@@ -13,7 +13,14 @@ from importlib import import_module
 from pathlib import Path
 
 # Module names under hf_towers.cli, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("deploy", "serve", "toy_model", "recommend")
+COMMANDS: tuple[str, ...] = (
+    "deploy",
+    "serve",
+    "toy_model",
+    "recommend",
+    "publish",
+    "resolve_packages",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

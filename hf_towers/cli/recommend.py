@@ -5,13 +5,21 @@ ending in ``/``) read with your AWS credentials (boto3's usual chain; ``AWS_ENDP
 is honoured). A type fits when size x workers x overhead fits its memory (and, on GPU types,
 the workers of one GPU fit that GPU's memory). Prices: hf_towers/recommend/data/instance_prices.json
 (on-demand hosting, dated, one region).
+
+``python main.py recommend --config FILE``: the monthly cost (730 h) of the file's towers on
+separate endpoints (each its instance_type x initial_instance_count) and on one shared endpoint
+of inference components (the cheapest type whose accelerators, vCPUs and memory hold the
+towers' reservations; and each configured ``shared_endpoints:`` entry's type), and what scaling
+the shared endpoint to zero saves, as price x idle hours.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from hf_towers.cli.recommend_costs import run_costs
 from hf_towers.recommend import (
     DEFAULT_OVERHEAD,
     GIB,
@@ -43,11 +51,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register ``recommend``."""
     parser = subparsers.add_parser(
         "recommend",
-        help="suggest SageMaker instance types for a model artifact, cheapest first",
+        help="suggest SageMaker instance types for a model artifact, cheapest first; or "
+        "(--config) compare shared vs separate endpoint cost of a config's towers",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("artifact", help="local file/folder or s3://bucket/key (or prefix/)")
+    parser.add_argument(
+        "artifact", nargs="?", help="local file/folder or s3://bucket/key (or prefix/)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="instead of an artifact: compare the monthly cost of FILE's towers on separate "
+        "endpoints and on one shared endpoint (inference components)",
+    )
     parser.add_argument(
         "--workers",
         type=_positive_int,
@@ -72,7 +91,31 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Print the table; 0 when something fits, 1 when nothing does, 2 on a bad artifact or flag,
-    3 when S3 cannot be asked (no credentials, no network)."""
+    3 when S3 cannot be asked (no credentials, no network). With ``--config``: see
+    ``recommend_costs.run_costs``."""
+    if (args.config is None) == (args.artifact is None):
+        print(
+            "recommend: give an ARTIFACT to size instance types for, or --config FILE to compare "
+            "shared and separate endpoint costs (not both)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.config is not None:
+        sizing = {
+            "--workers": args.workers is not None,
+            "--overhead": args.overhead != DEFAULT_OVERHEAD,
+            "--budget": args.budget is not None,
+            "--gpu/--cpu": args.gpu is not None,
+            "--top": args.top != 10,
+        }
+        if given := [flag for flag, used in sizing.items() if used]:
+            print(
+                f"recommend: {', '.join(given)} size an ARTIFACT and do nothing with --config: "
+                "drop them, or size an artifact instead",
+                file=sys.stderr,
+            )
+            return 2
+        return run_costs(args.config)
     if args.overhead < 1:
         print(f"recommend: --overhead {args.overhead} must be at least 1", file=sys.stderr)
         return 2

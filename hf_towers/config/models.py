@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -35,6 +36,7 @@ from hf_towers.config.operations import (
     is_accelerated,
     scaling_bounds,
 )
+from hf_towers.config.packages import ModelPackage
 from hf_towers.config.regions import check_region
 from hf_towers.config.shared_endpoints import (
     Compute,
@@ -42,6 +44,7 @@ from hf_towers.config.shared_endpoints import (
     SharedEndpoint,
     check_shared_endpoints,
 )
+from hf_towers.config.training import Training, check_training_towers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths in config (``code_dir``, ``model_path``) are relative to the project root."""
@@ -82,6 +85,10 @@ class Tower(Strict):
     model_path: str | None = Field(
         default=None,
         description="Local model.tar.gz or model folder uploaded as an asset (vision/text only); or model_uri.",
+    )
+    model_package: ModelPackage | None = Field(
+        default=None,
+        description="A registered, approved Model Package version (resolved by resolve-packages); or model_uri/model_path.",
     )
     compressed_model_data: bool = Field(
         default=True,
@@ -183,10 +190,23 @@ class Tower(Strict):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:
-        if (self.model_uri is None) == (self.model_path is None):
+        sources = [self.model_uri, self.model_path, self.model_package]
+        if sum(source is not None for source in sources) != 1:
             raise ValueError(
-                "give exactly one of model_uri (s3://...) and model_path (a local file or folder)"
+                "give exactly one of model_uri (s3://...), model_path (a local file or folder) "
+                "and model_package ({group, version}: a registered package version)"
             )
+        if self.model_package is not None:
+            if "model_version" in self.model_fields_set:
+                raise ValueError(
+                    "model_version is the package version for a model_package tower: remove "
+                    "model_version (pin model_package.version instead)"
+                )
+            if not self.compressed_model_data:
+                raise ValueError(
+                    "a model package's ModelDataUrl is one model.tar.gz: remove "
+                    "compressed_model_data: false"
+                )
         if self.kind is TowerKind.TASK and self.model_path is not None:
             raise ValueError(
                 "kind 'task' reads its artifact as it is: upload it and set model_uri instead of model_path"
@@ -368,6 +388,10 @@ class EnvironmentConfig(Strict):
     )
     api: ApiConfig = Field(
         default_factory=ApiConfig, description="Optional REST API (README, 'API')."
+    )
+    training: Annotated[Training, AfterValidator(check_training_towers)] = Field(
+        default_factory=Training,
+        description="Optional fine-tuning pipeline and drift retraining (README, 'Model lifecycle').",
     )
 
     @field_validator("region")

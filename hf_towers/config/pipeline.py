@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from hf_towers.config.base import ACCOUNT_PATTERN, NAME_PATTERN, Strict, load_file, parse_file_data
 from hf_towers.config.loader import ConfigError, load_config
 from hf_towers.config.models import EnvironmentConfig
+from hf_towers.config.packages import RESOLVED_DIR
 from hf_towers.config.regions import check_region
 
 CONNECTION_ARN_PATTERN = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -30,6 +31,10 @@ class PipelineConfig(Strict):
         min_length=1, description="Environment config files, deployed in this order."
     )
     smoke_test: bool = True
+    deploy_on_approval: bool = Field(
+        default=True,
+        description="Approving a version of a model_package group of the environments starts the pipeline.",
+    )
 
     @field_validator("tooling_region")
     @classmethod
@@ -78,7 +83,9 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
     return parse_pipeline_config(data, str(path))
 
 
-def load_pipeline_environments(pipeline: PipelineConfig, base_dir: Path) -> list[EnvironmentConfig]:
+def load_pipeline_environments(
+    pipeline: PipelineConfig, base_dir: Path, *, resolved_dir: Path = RESOLVED_DIR
+) -> list[EnvironmentConfig]:
     """Load every environment file of ``pipeline`` (relative to ``base_dir``), in order.
 
     Each must name its account (a stage deploys into a fixed account), belong to the pipeline's
@@ -88,7 +95,7 @@ def load_pipeline_environments(pipeline: PipelineConfig, base_dir: Path) -> list
     problems: list[str] = []
     for file in pipeline.environments:
         try:
-            config = load_config(base_dir / file)
+            config = load_config(base_dir / file, resolved_dir=resolved_dir)
         except ConfigError as exc:
             problems.append(str(exc))
             continue

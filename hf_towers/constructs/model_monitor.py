@@ -39,6 +39,11 @@ def analyzer_image(region: str) -> str:
     return uri
 
 
+def schedule_name(endpoint_name: str) -> str:
+    """The data-quality schedule's name (the training stack's drift rule matches its ARN)."""
+    return f"{endpoint_name[:50]}-data-quality"
+
+
 def _object_arn(stack: Stack, uri: str) -> str:
     bucket, key = split_s3_uri(uri)
     return s3_arn(stack.partition, bucket, key)
@@ -155,7 +160,7 @@ class DataQualityMonitor(Construct):
         self.schedule = sagemaker.CfnMonitoringSchedule(
             self,
             "Resource",
-            monitoring_schedule_name=f"{endpoint_name[:50]}-data-quality",
+            monitoring_schedule_name=schedule_name(endpoint_name),
             endpoint_name=endpoint_name,
             monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                 monitoring_job_definition_name=self.job_definition_name,

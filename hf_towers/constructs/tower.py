@@ -158,7 +158,10 @@ class Tower(Construct):
             image_uri=image.uri,
             model_data=model_data,
             execution_role_arn=self.execution_role.role_arn,
-            model_version=tower.model_version,
+            model_version=tower.model_version
+            if tower.model_package is None
+            else str(tower.model_package.resolved.version),
+            package=tower.model_package.resolved if tower.model_package is not None else None,
             environment=self._container_environment(tower),
             subnet_ids=tower.network.subnet_ids,
             security_group_ids=tower.network.security_group_ids,
@@ -340,15 +343,22 @@ class Tower(Construct):
         """The artifact the Model reads: task models as uploaded; vision/text towers repacked
         with their code directory as ``code/`` into the artifact bucket under ``<tower>/``."""
         code_dir = tower.effective_code_dir
+        # A registered package deploys the ModelDataUrl its resolved entry recorded, read (task
+        # models) or repacked (vision/text) exactly like a model_uri.
+        source_uri = (
+            tower.model_package.resolved.model_data_url
+            if tower.model_package is not None
+            else tower.model_uri
+        )
         if code_dir is None:
-            return ExistingModelData(str(tower.model_uri), partition=Stack.of(self).partition)
+            return ExistingModelData(str(source_uri), partition=Stack.of(self).partition)
         # Imported through the named export, so cdk-nag prints the bucket ARN stably.
         bucket = s3.Bucket.from_bucket_arn(self, "ArtifactBucket", store.bucket_arn)
         return RepackedModelData(
             self,
             "ModelData",
             tower=tower_name,
-            source_uri=tower.model_uri,
+            source_uri=source_uri,
             source_path=str(PROJECT_ROOT / tower.model_path) if tower.model_path else None,
             code_dir=str(PROJECT_ROOT / code_dir),
             bucket=bucket,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from aws_cdk import CfnTag
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from hf_towers.config.packages import ResolvedPackage
 from hf_towers.constructs.model_data import ModelData
+
+PACKAGE_ARN_TAG = "hf-towers:model-package-arn"
+PACKAGE_VERSION_TAG = "hf-towers:model-package-version"
 
 
 class TowerModel(Construct):
@@ -18,6 +23,17 @@ class TowerModel(Construct):
     EndpointConfig, while the Endpoint is updated in place. ``subnet_ids``/``security_group_ids``
     (existing ones) put the containers into a VPC; ``enable_network_isolation`` cuts their
     network access (SageMaker still fetches image and model data).
+
+    ``package`` (a registry-backed tower): the Model records the package it deploys, as the
+    container variables ``MODEL_PACKAGE_ARN``/``MODEL_VERSION`` and as tags, and reads the
+    package's ModelDataUrl (repacked for vision/text) with the tower's own image. It does not
+    use ``ModelPackageName``, which would take image and data from the package ("a Model
+    created from a model package": ContainerDefinition.ModelPackageName,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html):
+    vision/text towers deploy a repacked copy with their ``code/``, not the registered
+    artifact, and for task models the image then stays the one config resolves (the execution
+    role's ECR pull stays scoped to a repository known at synth time) and every tower kind has
+    one model shape for the risk report.
     """
 
     def __init__(
@@ -33,9 +49,17 @@ class TowerModel(Construct):
         subnet_ids: Sequence[str] = (),
         security_group_ids: Sequence[str] = (),
         enable_network_isolation: bool = False,
+        package: ResolvedPackage | None = None,
     ) -> None:
         super().__init__(scope, id_)
         env = {**environment, "MODEL_VERSION": model_version}
+        tags: list[CfnTag] | None = None
+        if package is not None:
+            env["MODEL_PACKAGE_ARN"] = package.model_package_arn
+            tags = [
+                CfnTag(key=PACKAGE_ARN_TAG, value=package.model_package_arn),
+                CfnTag(key=PACKAGE_VERSION_TAG, value=str(package.version)),
+            ]
         self.resource = sagemaker.CfnModel(
             self,
             "Resource",
@@ -54,6 +78,7 @@ class TowerModel(Construct):
             else None,
             # Omitted when off, so templates of towers without it keep their shape.
             enable_network_isolation=True if enable_network_isolation else None,
+            tags=tags,
         )
 
     @property

@@ -31,14 +31,20 @@ INLINE_REASON = (
 )
 
 
-def acknowledge_framework_policies(policies: Iterable[iam.Policy]) -> None:
-    """Acknowledge the wildcards and the inline-policy rule on generated default policies."""
+def acknowledge_framework_policies(
+    policies: Iterable[iam.Policy], *, own: Iterable[str] = ()
+) -> None:
+    """Acknowledge the wildcards and the inline-policy rule on generated default policies.
+
+    ``own``: IAM5 findings of statements this project adds to a generated role (acknowledged
+    with their own reason where they are added), left out here."""
+    skip = set(own)
     for policy in policies:
         cfn = policy.node.default_child
         if cfn is None:
             continue
         document = Stack.of(policy).resolve(policy.document.to_json())
-        wildcards = iam5_findings(document)
+        wildcards = [w for w in iam5_findings(document) if w not in skip]
         if wildcards:
             acknowledge(cfn, FRAMEWORK_POLICY_REASON, *wildcards)
         acknowledge(

@@ -10,16 +10,24 @@ from typing import Any
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from hf_towers.compliance import acknowledge
+from hf_towers.compliance import acknowledge, iam5_findings
 from hf_towers.config.models import EnvironmentConfig
 from hf_towers.config.pipeline import PipelineConfig
 from hf_towers.constructs.buckets import access_log_bucket, encrypted_bucket
 from hf_towers.pipeline.nag import acknowledge_framework_policies, default_policies
+from hf_towers.pipeline.registry import (
+    approval_event_pattern,
+    package_groups,
+    registry_read_statements,
+    resolve_command,
+)
 from hf_towers.pipeline.smoke import endpoint_outputs, smoke_commands, smoke_role_name, smoke_towers
 from hf_towers.pipeline.stage import EnvironmentStage
 
@@ -27,10 +35,15 @@ PIPELINE_CONFIG_CONTEXT = "pipeline"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Ubuntu 22.04, Python 3.11, Node 20
 
 
-def synth_commands(pipeline_config_file: str) -> list[str]:
-    """The gate (``make test``), then the pipeline app's synth into ``cdk.out``."""
+def synth_commands(
+    pipeline_config_file: str, resolve: Sequence[str] = (), registry_region: str = ""
+) -> list[str]:
+    """The gate (``make test``); ``resolve-packages`` for the environment files in ``resolve``
+    (those with ``model_package`` towers: what the registry approved is what deploys); then the
+    pipeline app's synth into ``cdk.out``."""
     return [
         "make test",
+        *([resolve_command(resolve, registry_region)] if resolve else []),
         f'npx cdk synth -a ".venv/bin/python pipeline_app.py" -c {PIPELINE_CONFIG_CONTEXT}={pipeline_config_file}',
     ]
 
@@ -89,11 +102,20 @@ class PipelineStack(Stack):
             ),
             timeout=Duration.minutes(60),
         )
+        # Registry-backed towers (README, 'Registry and approval'): the registry is in this
+        # (tooling) account and region; the build step resolves it, and may only read it.
+        self.package_groups = package_groups(environments)
+        resolve = [
+            file
+            for file, env_config in zip(config.environments, environments, strict=True)
+            if any(t.model_package is not None for t in env_config.towers.values())
+        ]
         self.synth_step = pipelines.CodeBuildStep(
             "Synth",
             input=self.source,
-            commands=synth_commands(pipeline_config_file),
+            commands=synth_commands(pipeline_config_file, resolve, config.tooling_region),
             primary_output_directory="cdk.out",
+            role_policy_statements=registry_read_statements(self, self.package_groups),
         )
         # Our own CodePipeline with our artifact bucket (KMS key with rotation, versioned,
         # access-logged): CDK Pipelines grants the target accounts' deploy roles on key and bucket.
@@ -146,7 +168,50 @@ class PipelineStack(Stack):
             self.stages.append(stage)
         self.pipeline.build_pipeline()
         self._grant_connection(config.connection_arn)
+        self.approval_rule: events.Rule | None = None
+        if config.deploy_on_approval and self.package_groups:
+            self.approval_rule = self._approval_rule(self.package_groups)
         self._acknowledge()
+
+    def _approval_rule(self, groups: Sequence[str]) -> events.Rule:
+        """Start the pipeline when a version of one of ``groups`` becomes Approved.
+
+        SageMaker sends "SageMaker Model Package State Change" events to the default bus of the
+        registry's account and region (this stack's): no forwarding between accounts is needed
+        (README, 'Registry and approval', for a registry in another account).
+        """
+        role = iam.Role(
+            self,
+            "ApprovalRuleRole",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            ),
+            description="EventBridge: start the delivery pipeline on an approved model package",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "ApprovalRulePolicy",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["codepipeline:StartPipelineExecution"],
+                    resources=[self.code_pipeline.pipeline_arn],
+                )
+            ],
+        )
+        role.add_managed_policy(policy)
+        rule = events.Rule(
+            self,
+            "ApprovedPackageRule",
+            description="An approved version of a deployed Model Package Group starts delivery",
+            event_pattern=approval_event_pattern(groups),
+        )
+        # The target would add its grant to an inline DefaultPolicy: the managed policy above
+        # holds it instead (the HIPAA/NIST/PCI packs reject inline policies).
+        rule.add_target(
+            targets.CodePipeline(self.code_pipeline, event_role=role.without_policy_updates())
+        )
+        return rule
 
     def _grant_connection(self, connection_arn: str) -> None:
         """Let the source action use a connection whose ARN has the ``codeconnections`` prefix.
@@ -181,9 +246,21 @@ class PipelineStack(Stack):
             # as E3703 ("prefer Fn::Sub"), and W3005 for the DependsOn CDK adds next to the
             # role's GetAtt: style of generated code, not errors of the pipeline.
             cfn_pipeline.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E3703", "W3005"]}})
-        acknowledge_framework_policies(
-            [*default_policies(self.code_pipeline), *default_policies(self.pipeline)]
-        )
+        registry = registry_read_statements(self, self.package_groups)
+        own = iam5_findings(self.resolve({"Statement": [s.to_json() for s in registry]}))
+        policies = [*default_policies(self.code_pipeline), *default_policies(self.pipeline)]
+        acknowledge_framework_policies(policies, own=own)
+        for policy in policies:
+            document = self.resolve(policy.document.to_json())
+            found = [w for w in iam5_findings(document) if w in own]
+            if found and policy.node.default_child is not None:
+                acknowledge(
+                    policy.node.default_child,
+                    "The synth step's resolve-packages lists and describes the versions of the "
+                    "deployed Model Package Groups: versioned package ARNs end in the version "
+                    "number, which is what it looks up, so each group's versions are '<group>/*'.",
+                    *found,
+                )
         for root in (self.code_pipeline, self.pipeline):
             for node in root.node.find_all():
                 if isinstance(node, codebuild.CfnProject):

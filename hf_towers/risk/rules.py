@@ -26,6 +26,11 @@ reviewer must look at before merging; ``--fail-on risky`` fails on any. The rule
   rejects because the endpoint's variant is registered with Application Auto Scaling: its
   ``InstanceType`` changes, or the variant is removed. The message gives the way out.
 
+* ``inference-component-moved``: an ``AWS::SageMaker::InferenceComponent`` would change its
+  ``EndpointName``, ``VariantName`` or ``InferenceComponentName`` (a new value, or a reference to
+  a replaced endpoint): CloudFormation lists them as updatable, but UpdateInferenceComponent
+  cannot move or rename a component, so the outcome is not documented.
+
 Every finding has a ``severity``: ``risky`` (review it) or ``will-fail`` (CloudFormation or the
 service rejects the update as written; the message starts with "will fail:" and says what to do
 instead). Stack rules (``StackRule``) see the whole stack diff, for findings that depend on
@@ -653,3 +658,53 @@ def autoscaled_variant_update(diff: StackDiff) -> Iterator[tuple[str, str, str]]
                     "the tower under a new endpoint name (a new endpoint; clients must switch). "
                     f"{AUTOSCALING_UPDATE_PAGE}",
                 )
+
+
+# --- inference components ---------------------------------------------------------------------
+
+INFERENCE_COMPONENT_TYPE = "AWS::SageMaker::InferenceComponent"
+# The template reference gives EndpointName, VariantName and InferenceComponentName "Update
+# requires: No interruption" (and the registry schema has no createOnlyProperties), yet the API
+# CloudFormation must call takes only InferenceComponentName (to find the component),
+# Specification, RuntimeConfig and DeploymentConfig: nothing that moves or renames one.
+INFERENCE_COMPONENT_PAGES = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/"
+    "aws-resource-sagemaker-inferencecomponent.html, "
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateInferenceComponent.html"
+)
+PLACEMENT_PROPERTIES = ("EndpointName", "VariantName", "InferenceComponentName")
+
+
+def _placement_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], replaced: set[str]
+) -> Iterator[str]:
+    for prop in PLACEMENT_PROPERTIES:
+        before, after = old.get(prop), new.get(prop)
+        if before != after:
+            yield f"{prop} changes from {_plain(before)} to {_plain(after)}"
+        elif targets := sorted(set(references(after)) & replaced):
+            yield f"{prop} refers to replaced {', '.join(targets)} (a new value at deploy time)"
+
+
+@stack_rule("inference-component-moved")
+def inference_component_moved(diff: StackDiff) -> Iterator[tuple[str, str, str]]:
+    """An inference component asked to move to another endpoint or variant, or to be renamed."""
+    replaced = {c.logical_id for c in diff.changes if c.kind is ChangeKind.REPLACED}
+    for logical_id, resource in sorted(diff.new_resources.items()):
+        old = diff.old_resources.get(logical_id)
+        if resource.get("Type") != INFERENCE_COMPONENT_TYPE or old is None:
+            continue
+        if old.get("Type") != INFERENCE_COMPONENT_TYPE:
+            continue
+        for what in _placement_changes(_props(old), _props(resource), replaced):
+            yield (
+                logical_id,
+                INFERENCE_COMPONENT_TYPE,
+                f"inference component {what}: CloudFormation lists this property as updatable "
+                "in place, but UpdateInferenceComponent cannot move a component to another "
+                "endpoint or variant, or rename it, so what this update does is not documented "
+                "(it may fail, or leave the component where it is). Safer: give the component a "
+                "new construct id (a new logical id), so CloudFormation creates it where the "
+                "template says and deletes the old one after the update. "
+                f"{INFERENCE_COMPONENT_PAGES}",
+            )

@@ -419,10 +419,76 @@ ENDPOINT_ROLLOUT = (
 )
 
 
+# AWS::SageMaker::InferenceComponent has no createOnlyProperties in its registry schema, and
+# the template reference gives every property "Update requires: No interruption"
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-inferencecomponent.html):
+# a change is an UpdateInferenceComponent call on the same component. SageMaker updates a
+# component blue/green by default (new copies beside the old ones, then the old removed) or in
+# batches under DeploymentConfig.RollingUpdatePolicy
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_InferenceComponentRollingUpdatePolicy.html,
+# https://aws.amazon.com/blogs/machine-learning/enhance-deployment-guardrails-with-inference-component-rolling-updates-for-amazon-sagemaker-ai-inference/).
+INFERENCE_COMPONENT_TYPE = "AWS::SageMaker::InferenceComponent"
+COMPONENT_ROLLOUT = (
+    "updated in place (UpdateInferenceComponent): SageMaker starts copies of the new "
+    "specification beside the old ones and then removes the old ones (blue/green, or in batches "
+    "under DeploymentConfig.RollingUpdatePolicy); the endpoint and its other components are not "
+    "touched, but the new copies need free accelerators/memory on the endpoint's instances (or "
+    "room to add instances up to ManagedInstanceScaling.MaxInstanceCount)"
+)
+# RuntimeConfig.CopyCount is applied with UpdateInferenceComponentRuntimeConfig (in the
+# resource's update handler permissions): the template's value replaces the live copy count.
+COPY_COUNT_SET = (
+    "copy count set to the template's RuntimeConfig.CopyCount "
+    "(UpdateInferenceComponentRuntimeConfig): it overrides the copy count autoscaling chose "
+    "until the next scaling activity"
+)
+# An EndpointConfig in inference-component form: the execution role is on the config and no
+# production variant names a model (the models come with the components); ExecutionRoleArn and
+# ProductionVariants (with ManagedInstanceScaling and RoutingConfig inside) are create-only, so
+# any change to such a config replaces it and rolls the endpoint
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-endpointconfig.html).
+SHARED_FLEET_ROLLOUT = (
+    "the endpoint hosts inference components (its EndpointConfig has an ExecutionRoleArn and no "
+    "ModelName in its variants): the new configuration's fleet carries every component of this "
+    "endpoint, so all of them move; to change one tower only, change its InferenceComponent"
+)
+
+
 def _update_notes(resource_type: str, keys: list[str]) -> tuple[str, ...]:
     if resource_type == "AWS::SageMaker::Endpoint" and "EndpointConfigName" in keys:
         return (ENDPOINT_ROLLOUT,)
+    if resource_type == INFERENCE_COMPONENT_TYPE:
+        return (
+            *((COMPONENT_ROLLOUT,) if "Specification" in keys else ()),
+            *((COPY_COUNT_SET,) if "RuntimeConfig" in keys else ()),
+        )
     return ()
+
+
+def is_component_config(resource: Mapping[str, Any] | None) -> bool:
+    """An ``AWS::SageMaker::EndpointConfig`` in inference-component form: ``ExecutionRoleArn``
+    set and no production variant naming a ``ModelName``."""
+    if resource is None or resource.get("Type") != "AWS::SageMaker::EndpointConfig":
+        return False
+    props = _properties(resource)
+    variants = props.get("ProductionVariants")
+    return (
+        "ExecutionRoleArn" in props
+        and isinstance(variants, list)
+        and all(isinstance(v, Mapping) and "ModelName" not in v for v in variants)
+    )
+
+
+def _shared_fleet_notes(
+    new_resources: Mapping[str, Mapping[str, Any]], changes: dict[str, ResourceChange]
+) -> None:
+    """Add ``SHARED_FLEET_ROLLOUT`` to endpoints rolled out onto a component-form config."""
+    for logical_id, change in changes.items():
+        if ENDPOINT_ROLLOUT not in change.notes or change.new is None:
+            continue
+        configs = references(_properties(change.new).get("EndpointConfigName"))
+        if any(is_component_config(new_resources.get(target)) for target in configs):
+            changes[logical_id] = replace(change, notes=(*change.notes, SHARED_FLEET_ROLLOUT))
 
 
 def diff_templates(stack: str, old: Template | None, new: Template | None) -> StackDiff:
@@ -458,6 +524,7 @@ def diff_templates(stack: str, old: Template | None, new: Template | None) -> St
             if change is not None:
                 changes[logical_id] = change
     _cascade(stack, old_resources, new_resources, changes)
+    _shared_fleet_notes(new_resources, changes)
     if old is None:
         status = "added"
     elif new is None:

@@ -182,3 +182,119 @@ def test_cli_without_credentials_says_so_with_its_own_exit_code(
     assert "s3://some-bucket/model.tar.gz: no AWS credentials found" in err
     assert "AWS_PROFILE" in err
     assert "Traceback" not in err
+
+
+# --- recommend --config: shared vs separate endpoint cost -------------------------------------
+
+DEFAULT_CONFIG = "config/default.yaml"
+
+
+def test_cli_config_prints_both_costs_of_the_default_towers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert _main(["--config", DEFAULT_CONFIG]) == 0
+    out = capsys.readouterr().out
+    table = load_prices()
+    assert f"730 h of on-demand hosting at {table.region} prices as of {table.as_of}" in out
+    # Separate: ml.g5.xlarge + 2 x ml.m5.xlarge around the clock.
+    separate = (1.408 + 0.23 + 0.23) * 730
+    assert f"separate endpoints: {separate:,.2f} USD/month" in out
+    assert "vision       ml.g5.xlarge     x1  1.408/h  1,027.84 USD/month" in out
+    # Shared: the assumption is stated, then the cheapest type and the towers' own family.
+    assert "reservations assumed for vision, text, qa (no compute: in the file)" in out
+    assert "cheapest type that holds them: ml.g4dn.xlarge x1" in out
+    assert "cheapest of the towers' own GPU family: ml.g5.xlarge x1" in out
+    assert f"saves {separate - 1.408 * 730:,.2f} (25%) vs separate" in out
+    # Scale to zero as a formula, and the cold start said plainly.
+    assert "USD/hour x idle hours a month" in out
+    assert "requests fail with an error" in out
+
+
+def test_cli_config_with_a_shared_endpoint_prices_the_configured_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / DEFAULT_CONFIG).read_text(encoding="utf-8"))
+    data["shared_endpoints"] = {
+        "gpu": {
+            "towers": ["vision", "text"],
+            "instance_type": "ml.g5.xlarge",
+            "managed_instance_scaling": {"min_instance_count": 0, "max_instance_count": 2},
+        }
+    }
+    for name in ("vision", "text"):  # members run on the endpoint's type, with reservations
+        data["towers"][name].pop("instance_type", None)
+        data["towers"][name].pop("initial_instance_count", None)
+        data["towers"][name]["compute"] = {"accelerators": 1, "min_memory_mib": 1024}
+        data["towers"][name]["copies"] = {"initial": 1, "min": 0, "max": 1}
+    path = tmp_path / "shared.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert _main(["--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "shared_endpoints.gpu (vision, text)" in out
+    # Each tower reserves a whole GPU: two 1-GPU instances, the same as separate.
+    assert "cheapest of the towers' own GPU family: ml.g5.xlarge x2" in out
+    assert "saves 0.00 (0%) vs separate" in out
+    assert "configured: ml.g5.xlarge x1  1,027.84 USD/month" in out
+    assert "does NOT fit: the copies need 2 instances of this type, 1 configured" in out
+    assert "max_instance_count 2 lets SageMaker add them" in out
+    assert "min_instance_count: 0, as configured" in out
+    # Both towers reserve their accelerator: no GPU-sharing sizing is guessed.
+    assert "share one GPU (no accelerator reserved, memory only" not in out
+
+
+def test_cli_config_errors_and_exclusive_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main([]) == 2
+    assert (
+        "give an ARTIFACT to size instance types for, or --config FILE" in capsys.readouterr().err
+    )
+    assert _main(["model.tar.gz", "--config", DEFAULT_CONFIG]) == 2
+    assert "(not both)" in capsys.readouterr().err
+    assert _main(["--config", DEFAULT_CONFIG, "--gpu", "--top", "3"]) == 2
+    assert "--gpu/--cpu, --top size an ARTIFACT and do nothing with --config" in (
+        capsys.readouterr().err
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("project: hf-towers\ntowers: {}\n", encoding="utf-8")
+    assert _main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recommend: invalid configuration:") and "Traceback" not in err
+    assert f"{bad}: towers = {{}}: must map tower names" in err
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        (Path(__file__).resolve().parents[2] / DEFAULT_CONFIG)
+        .read_text(encoding="utf-8")
+        .replace("instance_type: ml.m5.xlarge", "instance_type: ml.zz9.huge", 1),
+        encoding="utf-8",
+    )
+    assert _main(["--config", str(unknown)]) == 2
+    assert "ml.zz9.huge is not in the price table" in capsys.readouterr().err
+
+
+def test_readme_figures_are_what_the_command_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    assert _main(["--config", DEFAULT_CONFIG]) == 0
+    out = capsys.readouterr().out
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("#### Shared vs separate endpoints") :]
+    section = section[: section.index("\n## ")]
+    assert "python main.py recommend --config config/default.yaml" in section
+    table = load_prices()
+    assert f"{table.region}\nprices of {table.as_of}" in section
+    for printed, shown in [
+        ("separate endpoints: 1,363.64 USD/month", "| 1,363.64 |"),
+        ("ml.g5.xlarge x1  1.408/h each  1,027.84 USD/month", "1,027.84 (saves 335.80, 25 %)"),
+        ("saves 335.80 (25%) vs separate", "1,027.84 (saves 335.80, 25 %)"),
+        ("ml.g4dn.xlarge x1  0.736/h each  537.28 USD/month", "537.28 (saves 826.36, 61 %)"),
+        ("saves 826.36 (61%) vs separate", "537.28 (saves 826.36, 61 %)"),
+    ]:
+        assert printed in out
+        assert shown in section

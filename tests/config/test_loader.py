@@ -170,10 +170,13 @@ def test_endpoint_name_defaults_to_project_environment_tower() -> None:
     assert config.endpoint_name("vision") == "hf-towers-dev-vision"
 
 
-def test_model_source_is_exactly_one_of_uri_and_path() -> None:
+def test_model_source_is_exactly_one_of_uri_path_and_package() -> None:
     data = default_data()
     data["towers"]["vision"]["model_path"] = "models/clip"
-    assert "give exactly one of model_uri (s3://...) and model_path" in _error(data)
+    assert (
+        "give exactly one of model_uri (s3://...), model_path (a local file or folder) and model_package"
+        in _error(data)
+    )
     data = default_data()
     del data["towers"]["text"]["model_uri"]
     assert "towers.text: give exactly one of model_uri" in _error(data)

@@ -117,6 +117,17 @@ def protected_environment() -> dict[str, Any]:
         },
     )
     data["towers"].update(copy.deepcopy(MODEL_KEYS_TOWERS))
+    # The fine-tuning pipeline, retraining on the drift of the monitored tower.
+    data["training"] = {
+        "enabled": True,
+        "data": {
+            "train_uri": "s3://example-ml-data/prod/train/",
+            "validation_uri": "s3://example-ml-data/prod/validation/",
+        },
+        "base_model": "s3://example-ml-artifacts/dual-encoder/v1/model.tar.gz",
+        "threshold": {"metric": "image_to_text_recall", "k": 5, "min_value": 0.6},
+        "retrain_on_drift": {"enabled": True, "towers": ["local"], "cooldown_hours": 72},
+    }
     return data
 
 
@@ -125,6 +136,16 @@ def scratch_environment() -> dict[str, Any]:
     data = default_data()
     data.update(environment="scratch", removal_policy="destroy", api={"enabled": True})
     data["towers"]["text"]["data_capture"] = {"enabled": True, "capture_input": False}
+    # Training from a Hub id (network on), data in two buckets, no drift rule.
+    data["training"] = {
+        "enabled": True,
+        "data": {
+            "train_uri": "s3://example-ml-data/scratch/train/",
+            "validation_uri": "s3://example-ml-holdout/scratch/",
+        },
+        "base_model": "openai/clip-vit-base-patch32",
+        "threshold": {"metric": "text_to_image_recall"},
+    }
     return data
 
 

@@ -110,10 +110,17 @@ def test_every_environment_of_the_matrix_passes_all_packs_and_cfn_lint(
     outdir, report, declared = assembly
     assert_packs_pass(report)
     reports = check(outdir)
-    # prod: artifacts, 7 towers, access, api; scratch: artifacts, 3 towers, access, api;
-    # sharedcpu: artifacts, shared endpoint, 3 towers, access, api; each example: artifacts,
-    # its tower, access, but shared-gpu: artifacts, shared endpoint, 2 towers, access
-    assert len(reports) == 16 + 7 + 3 * (len(examples()) - 1) + 5
-    assert len(examples()) == 7
+    # prod: artifacts, 7 towers, access, api, training; scratch: artifacts, 3 towers, access,
+    # api, training; sharedcpu: artifacts, shared endpoint, 3 towers, access, api; each
+    # example: artifacts, a stack per tower, access (and training if on, a shared stack per
+    # shared endpoint)
+    assert len(reports) == 18 + 7 + sum(
+        2
+        + len(data["towers"])
+        + bool((data.get("training") or {}).get("enabled"))
+        + len(data.get("shared_endpoints") or {})
+        for data in examples().values()
+    )
+    assert len(examples()) == 9
     assert [r.name for r in reports if not r.ok] == []
     assert declared <= used_acknowledgements(report)

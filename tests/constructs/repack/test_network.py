@@ -4,7 +4,7 @@ of the real (moto) S3 HTTP endpoint; the handler reaches S3 only through the pro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, cast
 
 import pytest
@@ -225,3 +225,73 @@ def test_delete_after_a_failed_create_leaves_the_other_stacks_artifact(
     assert world.open_uploads() == []
     assert world.out_keys() == [key_of(a_id)]
     assert check_archive(world.get(key_of(a_id)))["w.bin"] == files["w.bin"]
+
+
+@pytest.fixture
+def ranged(world: World, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str]:
+    """A 6 MiB source read by ``read_ranges`` in 1 MiB pieces (small pieces: the same code)."""
+    data = weights(6 * MIB)
+    world.put_source(data, key=SOURCE_KEY)
+    monkeypatch.setattr(s3io, "RANGES_FROM", 0)
+    head = world.s3.head_object(Bucket=world.source_bucket, Key=SOURCE_KEY)
+    return data, str(head["ETag"])
+
+
+def read_ranged(world: World, etag: str, **kwargs: Any) -> Generator[bytes, None, None]:
+    return s3io.read_ranges(
+        client(), world.source_bucket, SOURCE_KEY, size=6 * MIB, etag=etag, piece=MIB, **kwargs
+    )
+
+
+def test_parallel_ranges_join_up_in_order_pinned_to_the_etag(
+    world: World, proxy: FaultProxy, ranged: tuple[bytes, str]
+) -> None:
+    data, etag = ranged
+    assert b"".join(read_ranged(world, etag)) == data
+    assert len(proxy.requests) == 6
+    ranges = sorted(
+        r.headers.lower().split("range: bytes=")[1].split("\r")[0] for r in proxy.requests
+    )
+    assert ranges == sorted(f"{i * MIB}-{(i + 1) * MIB - 1}" for i in range(6))
+    assert all(f"if-match: {etag}".lower() in r.headers.lower() for r in proxy.requests)
+    assert proxy.served == len(data)
+
+
+def test_parallel_ranges_resume_a_reset_range_from_where_it_stopped(
+    world: World, proxy: FaultProxy, ranged: tuple[bytes, str]
+) -> None:
+    data, etag = ranged
+    proxy.faults = [Fault("reset", 300 * 1024), Fault("slowdown", 0)]
+    assert b"".join(read_ranged(world, etag)) == data
+    starts = [
+        int(r.headers.lower().split("range: bytes=")[1].split("-")[0]) for r in proxy.requests
+    ]
+    # The faults hit the first two requests to arrive, whichever ranges they are: the reset one
+    # resumes from the last whole chunk received; the SlowDown one is asked again.
+    resumed = [start for start in starts if start % MIB]
+    assert len(resumed) == 1 and 0 < resumed[0] % MIB <= 300 * 1024, starts
+    assert len(starts) == 6 + 2 and len(set(starts)) == 6 + 1, starts
+    assert proxy.served <= len(data) + 2 * MIB
+
+
+def test_parallel_ranges_fail_naming_the_range_when_the_object_changes(
+    world: World, proxy: FaultProxy, ranged: tuple[bytes, str]
+) -> None:
+    _, etag = ranged
+    world.put_source(weights(6 * MIB), key=SOURCE_KEY)  # replaced after it was validated
+    with pytest.raises(s3io.S3Error) as err:
+        b"".join(read_ranged(world, etag))
+    reason = str(err.value)
+    assert reason.startswith(f"s3://{world.source_bucket}/{SOURCE_KEY}: GetObject (bytes ")
+    assert "changed since it was validated" in reason
+
+
+def test_parallel_ranges_closed_early_start_nothing_more(
+    world: World, proxy: FaultProxy, ranged: tuple[bytes, str]
+) -> None:
+    _, etag = ranged
+    chunks = read_ranged(world, etag, workers=2)
+    next(chunks)
+    chunks.close()  # a checkpoint stop
+    time.sleep(0.5)
+    assert len(proxy.requests) <= 3  # the two in flight (and the one queued behind the first)

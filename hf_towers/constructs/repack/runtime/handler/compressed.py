@@ -18,6 +18,7 @@ the state object, and stop before ``seconds_left()`` falls under ``MARGIN``.
 from __future__ import annotations
 
 import tarfile
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -42,6 +43,11 @@ CHUNK = 4 * 1024 * 1024
 MIN_CHUNK = 256 * 1024
 """Smallest member cut while winding down to a part boundary at the end of an invocation."""
 COPY_WORKERS = 8
+STATE_INTERVAL = 15.0
+"""Seconds between writes of the stream path's state object (at most this much work is redone
+after an invocation dies without winding down; a timed-out one always saves)."""
+VALIDATING = "validating"
+"""State mode while the source is validated and the fast path's copies already run."""
 
 
 def scan_source(s3: S3Client, job: Job, *, stop_at_code: bool) -> bool:
@@ -59,21 +65,101 @@ def scan_source(s3: S3Client, job: Job, *, stop_at_code: bool) -> bool:
     return found
 
 
-def _validate(s3: S3Client, job: Job, state: dict[str, Any], seconds_left: Clock) -> str | None:
-    """The mode (``fast``/``stream``) once the source is validated, else None (checkpoint saved)."""
+class _Copies:
+    """The fast path's ``UploadPartCopy`` parts (2..), at most ``COPY_WORKERS`` at a time.
+
+    Only the caller's thread reads the clock and decides to start more (``top_up``); the pool's
+    threads only wait on S3. Part 1 (the new ``code/``) is the first one started if missing.
+    """
+
+    def __init__(self, job: Job, upload: Multipart) -> None:
+        ranges = copy_ranges(job.source_size, job.copy_part_size)
+        self.job = job
+        self.upload = upload
+        self.total = len(ranges) + 1
+        self.done = upload.parts()
+        self.todo = [(1, 0, 0)] + [(n, a, b) for n, (a, b) in enumerate(ranges, start=2)]
+        self.todo = [t for t in self.todo if t[0] not in self.done]
+        # S3 answers UploadPartCopy once the range is copied: a longer read timeout than for reads.
+        self.copier = Multipart(
+            client(read_timeout=COPY_READ_TIMEOUT), upload.bucket, upload.key, upload.upload_id
+        )
+        self.pool = ThreadPoolExecutor(COPY_WORKERS)
+        self.running: dict[Future[str], int] = {}
+        self.started = False
+        """Whether any part was started (else the upload is still empty)."""
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == self.total
+
+    def _collect(self, finished: set[Future[str]]) -> None:
+        for future in finished:
+            self.done[self.running.pop(future)] = future.result()
+
+    def top_up(self) -> None:
+        """Collect finished copies (a failed one raises) and start more, up to the limit."""
+        self._collect({f for f in self.running if f.done()})
+        job = self.job
+        while self.todo and len(self.running) < COPY_WORKERS:
+            self.started = True
+            n, first, last = self.todo.pop(0)
+            if n == 1:
+                part = codepack.first_part(job.code, min_size=MIN_PART_SIZE)
+                future = self.pool.submit(self.upload.upload, 1, part)
+            else:
+                future = self.pool.submit(
+                    self.copier.copy, n, job.source_bucket, job.source_key, first, last,
+                    etag=job.source_etag,
+                )  # fmt: skip
+            self.running[future] = n
+
+    def wait_one(self) -> None:
+        finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        self._collect(finished)
+
+    def close(self, *, collect: bool = True) -> None:
+        """Wait for the copies under way (an upload is aborted only once none is running:
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html) and
+        record them (``collect``: a failure raises) or drop them."""
+        self.pool.shutdown(wait=True)
+        if collect:
+            self._collect(set(self.running))
+        self.running.clear()
+
+
+def _validate_copying(
+    s3: S3Client, job: Job, upload: Multipart, state: dict[str, Any], seconds_left: Clock
+) -> tuple[str | None, _Copies]:
+    """Validate the source while the fast path's server-side copies already run into ``upload``.
+
+    The copies go to a multipart upload that nothing can read before it is completed, and it is
+    completed only after the whole source validated; a refusal aborts it (``run``). Returns the
+    mode once validated (``fast``, with the copies still under way; ``stream``: the source has
+    ``code/``, the copies are stopped) or None (out of time: copies stopped, checkpoint saved),
+    and the copies.
+    """
+    copies = _Copies(job, upload)
     source = Source(s3, job, state.get("scan"))
     try:
         for event in source.events():
             if isinstance(event, Member) and in_code_dir(normalize(event.name)):
-                return "stream"  # the stream path validates the rest as it goes
+                source.close()
+                copies.close(collect=False)
+                return "stream", copies  # the stream path validates the rest as it goes
             if seconds_left() < MARGIN:
                 checkpoint = source.checkpoint().to_json()
                 source.close()  # stop reading first: the socket would keep filling meanwhile
-                save_state(s3, job, {"scan": checkpoint})
-                return None
+                copies.close()
+                save_state(s3, job, {**state, "scan": checkpoint})
+                return None, copies
+            copies.top_up()
+    except BaseException:
+        copies.close(collect=False)
+        raise
     finally:
         source.close()
-    return "fast"
+    return "fast", copies
 
 
 def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
@@ -84,19 +170,40 @@ def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
     upload = None
     if state.get("upload_id"):
         upload = Multipart.find(s3, job.out_bucket, job.out_key, state["upload_id"])
-    if upload is None:
+    fast_copies: _Copies | None = None
+    mode = state.get("mode")
+    fresh = False
+    if mode in (None, VALIDATING):
+        # Speculatively the fast path: its copies start while the validation read streams.
+        if upload is None:
+            upload = Multipart.create(s3, job.out_bucket, job.out_key, kms_key=job.kms_key)
+            state = {"upload_id": upload.upload_id, "mode": VALIDATING, "scan": state.get("scan")}
+            save_state(s3, job, state)
+        speculative = upload
         try:
-            mode = state.get("mode") or _validate(s3, job, state, seconds_left)
+            mode, copies = _validate_copying(s3, job, speculative, state, seconds_left)
+            # ``code/`` first (the usual order): the upload is still empty, the stream path
+            # writes it; else the copies are dropped with their upload.
+            fresh = mode == "stream" and (copies.started or bool(copies.done))
+            if fresh:
+                speculative.abort()
         except BaseException as exc:
-            fail_after_cleanup(exc, lambda: delete_state(s3, job))
+            fail_after_cleanup(exc, speculative.abort, lambda: delete_state(s3, job))
         if mode is None:
             return False
+        if fresh:
+            upload = Multipart.create(s3, job.out_bucket, job.out_key, kms_key=job.kms_key)
+        if mode == "fast":
+            fast_copies = copies
+        state = {"upload_id": upload.upload_id, "mode": mode, "parts": []}
+        save_state(s3, job, state)
+    elif upload is None:  # validated earlier, but its upload is gone: write the output again
         upload = Multipart.create(s3, job.out_bucket, job.out_key, kms_key=job.kms_key)
         state = {"upload_id": upload.upload_id, "mode": mode, "parts": []}
         save_state(s3, job, state)
     try:
         if state["mode"] == "fast":
-            finished = _fast(s3, job, upload, seconds_left)
+            finished = _fast(job, upload, seconds_left, fast_copies)
         else:
             finished = _stream(s3, job, upload, state, seconds_left)
     except BaseException as exc:
@@ -106,39 +213,20 @@ def run(s3: S3Client, job: Job, seconds_left: Clock) -> bool:
     return finished
 
 
-def _fast(s3: S3Client, job: Job, upload: Multipart, seconds_left: Clock) -> bool:
-    ranges = copy_ranges(job.source_size, job.copy_part_size)
-    done = upload.parts()
-    if 1 not in done:
-        done[1] = upload.upload(1, codepack.first_part(job.code, min_size=MIN_PART_SIZE))
-    todo = [(n, first, last) for n, (first, last) in enumerate(ranges, start=2) if n not in done]
-    # S3 answers UploadPartCopy once the range is copied: a longer read timeout than for reads.
-    copier = Multipart(
-        client(read_timeout=COPY_READ_TIMEOUT), upload.bucket, upload.key, upload.upload_id
-    )
-    running: dict[Future[str], int] = {}
-    with ThreadPoolExecutor(COPY_WORKERS) as pool:
-        while todo or running:
-            while todo and len(running) < COPY_WORKERS and seconds_left() > MARGIN:
-                n, first, last = todo.pop(0)
-                future = pool.submit(
-                    copier.copy,
-                    n,
-                    job.source_bucket,
-                    job.source_key,
-                    first,
-                    last,
-                    etag=job.source_etag,
-                )
-                running[future] = n
-            if not running:
+def _fast(job: Job, upload: Multipart, seconds_left: Clock, copies: _Copies | None) -> bool:
+    copies = copies or _Copies(job, upload)
+    try:
+        while True:
+            if seconds_left() > MARGIN:
+                copies.top_up()
+            if not copies.running:
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done[running.pop(future)] = future.result()
-    if len(done) < len(ranges) + 1:
+            copies.wait_one()
+    finally:
+        copies.close()
+    if not copies.complete:
         return False
-    upload.complete(done)
+    upload.complete(copies.done)
     return True
 
 
@@ -250,8 +338,13 @@ def _stream(
     progressed = False
     output = Output(s3, job, state.get("resume"))
 
-    def finish_sending(*, last: bool = False) -> None:
-        nonlocal sending
+    saved = time.monotonic()
+
+    def finish_sending(*, last: bool = False, save: bool = False) -> None:
+        """Record the part under way; write the state object when ``save``/``last``, or when
+        the last write is ``STATE_INTERVAL`` old: a part uploaded but not recorded yet is
+        uploaded again (same number, same bytes) by the invocation that resumes."""
+        nonlocal sending, saved
         if sending is not None:
             sending_meta[1] = sending.result()
             parts.append(sending_meta)
@@ -259,8 +352,10 @@ def _stream(
             sending = None
         if last:
             state["last"] = True
-        state["parts"] = parts
-        save_state(s3, job, state)
+        if last or save or time.monotonic() - saved >= STATE_INTERVAL:
+            state["parts"] = parts
+            save_state(s3, job, state)
+            saved = time.monotonic()
 
     def flush() -> None:
         nonlocal buffer, sending, sending_meta, sending_record, progressed
@@ -297,7 +392,7 @@ def _stream(
                     if len(buffer) >= MIN_PART_SIZE or (progressed and not buffer):
                         output.close()
                         flush()
-                        finish_sending()
+                        finish_sending(save=True)
                         return False
                     size = min(max(MIN_PART_SIZE - len(buffer), MIN_CHUNK), CHUNK)
                 else:

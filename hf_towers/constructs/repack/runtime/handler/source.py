@@ -24,7 +24,7 @@ from typing import Any
 from .errors import RepackError, StreamError
 from .gzstream import START, Inflater, Point
 from .job import Job
-from .s3io import S3Client, read_chunks
+from .s3io import S3Client, read_ranges
 from .tarscan import BLOCK, REGULAR, End, Member, scan
 from .validate import Validator
 
@@ -159,10 +159,11 @@ class Source:
     def events(self) -> Iterator[Member | bytes | End]:
         """Validated events; ``StreamError`` becomes ``RepackError`` naming the source."""
         job, start = self.job, self.start
-        self._chunks = read_chunks(
+        self._chunks = read_ranges(
             self.s3,
             job.source_bucket,
             job.source_key,
+            size=job.source_size,
             etag=job.source_etag,
             start=start.point.read_from,
         )
