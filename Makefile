@@ -70,6 +70,7 @@ bench-repack: $(DEV_STAMP)
 
 bench-inference: $(DEV_STAMP)
 	$(PY) bench/inference.py
+	$(PY) bench/concurrency.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
