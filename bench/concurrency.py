@@ -183,10 +183,10 @@ def start_setups(model_dir: Path, tower: str, root: Path) -> dict[str, tuple[Any
         }
         env.update(SETUPS[name], SAGEMAKER_PROGRAM="inference.py", TOWER=tower)
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-        workdir = root / f"mms-{tower}-{name}"
-        workdir.mkdir()
-        port = free_port()
+        workdir = root / f"mms-{model_dir.name}-{name}"
         try:
+            workdir.mkdir()
+            port = free_port()
             process, _ = launcher.start(
                 model_dir, port, env, workdir, toolkit_handler=name == "today"
             )
@@ -200,8 +200,9 @@ def start_setups(model_dir: Path, tower: str, root: Path) -> dict[str, tuple[Any
         threads[-1].start()
     for thread in threads:
         thread.join()
-    if failures:
+    if failures or len(started) != len(SETUPS):
         stop_setups(started)
+        failures.append(f"started {sorted(started)} of {sorted(SETUPS)}")
         raise SystemExit("; ".join(failures))
     return started
 

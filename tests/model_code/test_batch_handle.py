@@ -88,10 +88,8 @@ def test_passes_hold_at_most_max_batch_size_items_and_a_failing_pass_is_split(te
     module["predict_fn"] = spy
     try:
         three = json.dumps({"inputs": ["a", "b", "c"]}).encode()
-        answers = text.invoke_batch(
-            [(three, JSON, None), (b"x", "text/plain", None), (b"y", "text/plain", None)]
-            + [(b"boom", "text/plain", None), (b"z", "text/plain", None)]
-        )
+        plain = [(word, "text/plain", None) for word in (b"x", b"y", b"boom", b"z")]
+        answers = text.invoke_batch([(three, JSON, None), *plain])
     finally:
         module["predict_fn"] = real
     assert [a.status for a in answers] == [200, 200, 200, 400, 200]
