@@ -410,7 +410,7 @@ def test_accepted_connections_have_nagle_off(clip_dir) -> None:
     """Headers and body leave in two writes; with Nagle on, the body waited for the client's
     delayed ACK (40-50 ms a request on Linux)."""
     server = local_server.build_server(clip_dir, "text", port=0)  # not serving: we accept
-    client = socket.create_connection(server.server_address[:2], timeout=5)
+    client = socket.create_connection(("127.0.0.1", int(server.server_address[1])), timeout=5)
     try:
         connection, _ = server.get_request()
         assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

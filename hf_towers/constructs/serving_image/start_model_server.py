@@ -234,7 +234,10 @@ def start(
     # Its own process group: the Java frontend and its workers outlive a SIGTERM to the
     # ``multi-model-server`` wrapper alone, so ``stop`` signals the whole group.
     process = subprocess.Popen(  # noqa: S603 - argv built above
-        command, env=dict(environ), start_new_session=True
+        command,
+        env=dict(environ),
+        start_new_session=True,
+        cwd=workdir,  # MMS logs to ./logs
     )
     base = f"http://127.0.0.1:{port}"
     try:
