@@ -12,6 +12,7 @@ thread each) for three server setups, all started by the serving image's own lau
 ``batch_1w``  the towers' ``inference:handle``, ``batch_size=8``, ``max_batch_delay=5`` ms, one
               worker with every CPU's threads
 ``batch_2w``  the same with 2 workers of one thread each (the launcher's choice on 2 CPUs)
+``nobatch_2w`` ``today``'s handler and batch size 1 with ``batch_2w``'s workers and threads
 
 The three servers of a (size, tower) run side by side (idle ones cost nothing) and are measured
 in turns, ``--rounds`` times; medians are reported. Every answer is checked: status 200 and, for
@@ -57,6 +58,8 @@ SETUPS: dict[str, dict[str, str]] = {
     "today": {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "OMP_NUM_THREADS": str(os.cpu_count() or 1)},
     "batch_1w": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
     "batch_2w": {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "OMP_NUM_THREADS": "1"},
+    # batching off, otherwise batch_2w: what batching alone gains
+    "nobatch_2w": {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "OMP_NUM_THREADS": "1"},
 }
 ITEMS = 16
 
@@ -188,7 +191,7 @@ def start_setups(model_dir: Path, tower: str, root: Path) -> dict[str, tuple[Any
             workdir.mkdir()
             port = free_port()
             process, _ = launcher.start(
-                model_dir, port, env, workdir, toolkit_handler=name == "today"
+                model_dir, port, env, workdir, toolkit_handler=name in ("today", "nobatch_2w")
             )
         except BaseException as error:  # SystemExit with the reason
             failures.append(f"{name}: {error}")
