@@ -79,6 +79,7 @@ bench-repack: $(DEV_STAMP) ceph
 
 bench-inference: $(DEV_STAMP)
 	$(PY) bench/inference.py
+	$(PY) bench/concurrency.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -87,6 +87,7 @@ class HandlerHost:
         manifest = {"model": {"modelName": model_name}}
         self.context = Context(model_name, str(self.model_dir), manifest, 1, gpu, mms.__version__)
         self._lock = threading.Lock()
+        self._transform_batch: Any = None
 
     @property
     def loaded(self) -> bool:
@@ -99,6 +100,18 @@ class HandlerHost:
             _forget_other_code_dirs()
             _CODE_DIRS.append(self.model_dir / "code")
             self.service.initialize(self.context)
+            # The tower's ``transform_batch`` (model_code/*/inference.py), bound now: a later
+            # load in this process drops the module from ``sys.modules``.
+            module = sys.modules.get(self.service.environment.module_name)
+            origin = str(getattr(module, "__file__", ""))
+            if origin.startswith(f"{self.model_dir / 'code'}{os.sep}"):
+                self._transform_batch = getattr(module, "transform_batch", None)
+
+    @property
+    def batches(self) -> bool:
+        """Whether ``invoke_batch`` runs several requests in one pass (the tower's code has
+        ``transform_batch``); else it answers them one by one, as the toolkit's handle does."""
+        return callable(self._transform_batch)
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None = None) -> Response:
         """One ``POST /invocations``: the body and its headers in, the handler's answer out."""
@@ -124,3 +137,35 @@ class HandlerHost:
         answer = answers[0]
         payload = answer.encode() if isinstance(answer, str) else bytes(answer)
         return Response(200, payload, str(returned))
+
+    def invoke_batch(self, requests: list[tuple[bytes, str | None, str | None]]) -> list[Response]:
+        """Several clients' ``(body, content_type, accept)`` in, their answers in order out.
+
+        The same call MMS's worker makes into ``inference:handle`` with a batch: one
+        ``transform_batch`` over all requests, each answered (or refused) on its own. Without
+        ``transform_batch`` (a task model, a code/ of one's own) each goes through ``invoke``.
+        """
+        if not self.batches:
+            return [self.invoke(*request) for request in requests]
+        # The toolkit's defaults: no Accept, or */*, is JSON.
+        normalised = [
+            (body, content_type, JSON if not accept or accept == "*/*" else accept)
+            for body, content_type, accept in requests
+        ]
+        with self._lock:
+            try:
+                answers = self._transform_batch(self.service.model, normalised)
+            except MemoryError:
+                return [_error(507, "Out of resources")] * len(requests)
+            except Exception:
+                return [_error(503, "Prediction failed")] * len(requests)
+        if not isinstance(answers, list) or len(answers) != len(requests):
+            return [_error(503, "number of batch response mismatched")] * len(requests)
+        return [
+            Response(
+                int(answer.status),
+                answer.body.encode() if isinstance(answer.body, str) else bytes(answer.body),
+                str(answer.content_type),
+            )
+            for answer in answers
+        ]

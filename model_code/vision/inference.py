@@ -38,15 +38,17 @@ import importlib
 import io
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from sagemaker_huggingface_inference_toolkit.content_types import UTF8_TYPES
 from sagemaker_huggingface_inference_toolkit.decoder_encoder import encode
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
@@ -89,6 +91,115 @@ def json_rows(rows: np.ndarray[Any, Any]) -> str:
         raise RuntimeError("the model returned non-finite embeddings; try TORCH_DTYPE=float32")
     row = "[" + ",".join(["%.9g"] * rows.shape[1]) + "]"
     return "[" + ",".join(row % tuple(values) for values in rows.tolist()) + "]"
+
+
+class Answer(NamedTuple):
+    """One request's answer in a batch: HTTP status, body and its content type."""
+
+    status: int
+    body: bytes | str
+    content_type: str
+
+
+def _error_answer(error: Exception) -> Answer:
+    # The status and body the toolkit's handle() gets from MMS for any exception of this code.
+    body = {"code": 400, "type": "InternalServerException", "message": str(error)}
+    return Answer(400, json.dumps(body), "application/json")
+
+
+CONTENT_TYPE = re.compile("^[Cc]ontent-?[Tt]ype")
+
+
+def _headers(properties: dict[str, Any]) -> tuple[str | None, str]:
+    """(Content-Type, Accept) of one request as the toolkit reads them: any spelling of the
+    content type header; no Accept or ``*/*`` means JSON."""
+    # sagemaker_inference.utils.retrieve_content_type_header: the first key matching this.
+    found = (value for key, value in properties.items() if CONTENT_TYPE.match(key))
+    content_type = next(found, None)
+    accept = properties.get("Accept") or properties.get("accept")
+    return content_type, "application/json" if not accept or accept == "*/*" else str(accept)
+
+
+def transform_batch(tower: Any, requests: Sequence[tuple[Any, str | None, str]]) -> list[Answer]:
+    """Answer several clients' requests, ``(body, content_type, accept)`` each, in as few
+    forward passes as ``MAX_BATCH_SIZE`` items allow; answers in request order.
+
+    Each request is decoded and encoded alone, so a bad one gets its own 400 and the others
+    their embeddings. Requests are packed greedily, in order, into passes of at most
+    ``MAX_BATCH_SIZE`` items (a request has at most that many), so at most one pass's items and
+    the next request's are decoded at once. A pass that fails is rerun request by request, so
+    its error reaches only the request that causes it.
+    """
+    answers: list[Answer | None] = [None] * len(requests)
+    group: list[tuple[int, list[Any]]] = []
+
+    def run(members: list[tuple[int, list[Any]]]) -> None:
+        items = [item for _, decoded in members for item in decoded]
+        try:
+            prediction = predict_fn(items, tower)
+        except Exception as error:
+            if len(members) > 1:
+                for member in members:
+                    run([member])
+                return
+            answers[members[0][0]] = _error_answer(error)
+            return
+        start = 0
+        for index, decoded in members:
+            part = {key: value[start : start + len(decoded)] for key, value in prediction.items()}
+            start += len(decoded)
+            accept = requests[index][2]
+            try:
+                answers[index] = Answer(200, output_fn(part, accept), accept)
+            except Exception as error:
+                answers[index] = _error_answer(error)
+
+    for index, (body, content_type, _) in enumerate(requests):
+        try:
+            if content_type in UTF8_TYPES and isinstance(body, bytes | bytearray):
+                body = bytes(body).decode("utf-8")
+            decoded = input_fn(body, content_type)
+        except Exception as error:
+            answers[index] = _error_answer(error)
+            continue
+        if sum(len(items) for _, items in group) + len(decoded) > MAX_BATCH_SIZE:
+            run(group)
+            group = []
+        group.append((index, decoded))
+    if group:
+        run(group)
+    return [answer for answer in answers if answer is not None]
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def handle(data: list[dict[str, Any]] | None, context: Any) -> list[bytes | str] | None:
+    """Model-server entry point (``inference:handle``) that answers a whole batch at once.
+
+    Multi-model-server hands a worker up to its model's ``batch_size`` requests queued within
+    ``max_batch_delay`` ms; the toolkit's own ``handle`` answers only the first. This one
+    answers each in place: its body in the list, its status and content type on ``context``
+    (per request, as ``mms.protocol.otf_message_handler.create_predict_response`` sends them).
+    Called with ``data=None`` once at load: loads the tower (``model_fn``), as MMS expects.
+    """
+    if "tower" not in _LOADED:
+        model_dir = context.system_properties["model_dir"]
+        code_dir = Path(model_dir) / "code"  # where MAIN_MODULE_NAME is imported from
+        if code_dir.is_dir() and str(code_dir) not in sys.path:
+            sys.path.insert(0, str(code_dir))
+        _LOADED["tower"] = model_fn(model_dir)
+    if data is None:
+        return None
+    requests = []
+    for index in range(len(data)):
+        body = data[index].get("body") or data[index].get("data") or b""
+        requests.append((body, *_headers(context.get_all_request_header(index))))
+    answers = transform_batch(_LOADED["tower"], requests)
+    for index, answer in enumerate(answers):
+        context.set_response_content_type(index, answer.content_type)
+        context.set_response_status(answer.status, "", index)
+    return [answer.body for answer in answers]
 
 
 # --- end of the shared skeleton ---

@@ -9,11 +9,13 @@ import http.client
 import io
 import json
 import shutil
+import socket
 import tarfile
 import tempfile
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -402,3 +404,39 @@ def test_memory_stays_flat_under_concurrent_large_images(clip_dir) -> None:
         server.server_close()
         thread.join(5)
     assert max(rss) - rss[0] < 120 * 1024 * 1024, [r // 2**20 for r in rss]
+
+
+def test_accepted_connections_have_nagle_off(clip_dir) -> None:
+    """Headers and body leave in two writes; with Nagle on, the body waited for the client's
+    delayed ACK (40-50 ms a request on Linux)."""
+    server = local_server.build_server(clip_dir, "text", port=0)  # not serving: we accept
+    client = socket.create_connection(("127.0.0.1", int(server.server_address[1])), timeout=5)
+    try:
+        connection, _ = server.get_request()
+        assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        connection.close()
+    finally:
+        client.close()
+        server.server_close()
+
+
+def test_concurrent_clients_share_batches_and_get_their_own_rows(clip_dir) -> None:
+    server = local_server.build_server(clip_dir, "text", port=0)
+    thread = serve(server)
+    texts = [f"text number {i}" for i in range(12)]
+    try:
+        alone = {t: json.loads(post(server.url, t.encode(), "text/plain")[2]) for t in texts}
+        server.batcher.batch_sizes.clear()
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda t: post(server.url, t.encode(), "text/plain"), texts))
+        for text, (status, _, body) in zip(texts, answers, strict=True):
+            assert status == 200
+            np.testing.assert_allclose(
+                json.loads(body)["embeddings"], alone[text]["embeddings"], atol=1e-5
+            )
+        assert sum(server.batcher.batch_sizes) == 12
+        assert max(server.batcher.batch_sizes) <= server.batcher.settings.max_requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

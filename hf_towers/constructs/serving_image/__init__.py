@@ -5,8 +5,10 @@ fingerprints the build context at synth; the image is built when the asset is pu
 (``cdk deploy``), which needs Docker. Nothing else in the app needs Docker.
 
 The image: ``python:3.11.13-slim-bookworm`` (pinned tag), nginx on :8080 in front of
-multi-model-server on 127.0.0.1:8081 with ``SAGEMAKER_MODEL_SERVER_WORKERS`` workers (default 2),
-the Hugging Face inference toolkit and both towers' handlers (``model_code/``). ``TOWER`` (vision
+multi-model-server on 127.0.0.1:8081, started by ``start_model_server.py``: workers chosen per
+machine (``SAGEMAKER_MODEL_SERVER_WORKERS`` overrides), concurrent requests batched
+(``MODEL_SERVER_BATCH_SIZE``, ``MODEL_SERVER_MAX_BATCH_DELAY_MS``), the Hugging Face inference
+toolkit and both towers' handlers (``model_code/``). ``TOWER`` (vision
 or text) picks the baked handler when the model artifact has no ``code/`` of its own. The image
 is CPU-only (torch's CPU wheel); GPU towers use the AWS Hugging Face inference container, which
 runs the same handlers unchanged.

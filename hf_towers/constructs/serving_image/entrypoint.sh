@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SageMaker starts the container as `<image> serve`. Starts multi-model-server (through the
-# Hugging Face toolkit, with SAGEMAKER_MODEL_SERVER_WORKERS workers on :8081) and nginx on :8080;
-# exits when either stops, so SageMaker replaces the container.
+# SageMaker starts the container as `<image> serve`. Starts multi-model-server on 127.0.0.1:8081
+# (start_model_server.py: workers per machine unless SAGEMAKER_MODEL_SERVER_WORKERS is set, the
+# model registered with MODEL_SERVER_BATCH_SIZE / MODEL_SERVER_MAX_BATCH_DELAY_MS) and nginx on
+# :8080; exits when either stops, so SageMaker replaces the container.
 set -euo pipefail
 
 if [[ "${1:-serve}" != "serve" ]]; then
@@ -16,7 +17,7 @@ if [[ ! -f /opt/ml/model/code/inference.py ]]; then
     export PYTHONPATH="/opt/hf_towers/code/${TOWER}${PYTHONPATH:+:${PYTHONPATH}}"
 fi
 
-python -c "from sagemaker_huggingface_inference_toolkit import serving; serving.main()" &
+python /opt/hf_towers/start_model_server.py &
 model_server=$!
 nginx &
 proxy=$!

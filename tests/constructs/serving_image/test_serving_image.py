@@ -55,8 +55,14 @@ def test_nginx_fronts_the_model_server_on_the_sagemaker_port() -> None:
     assert "SAGEMAKER_BIND_TO_PORT=8081" in dockerfile
     assert "location = /ping" in nginx
     assert "location = /invocations" in nginx
+    # The model is registered through MMS's management API (batching), so it is addressed by name.
+    assert "proxy_pass http://model_server/predictions/model;" in nginx
     assert "EXPOSE 8080" in dockerfile
-    assert re.search(r"SAGEMAKER_MODEL_SERVER_WORKERS=([2-9]|\d\d)", dockerfile)
+    assert "MODEL_SERVER_BATCH_SIZE=8" in dockerfile
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS" not in dockerfile  # chosen per machine at start
+    entrypoint = (HERE / "entrypoint.sh").read_text()
+    assert "python /opt/hf_towers/start_model_server.py &" in entrypoint
+    assert "/opt/hf_towers/start_model_server.py" in dockerfile
 
 
 def test_entrypoint_is_valid_bash_and_guards_the_tower() -> None:
