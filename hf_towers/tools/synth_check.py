@@ -133,7 +133,7 @@ def _lint_worker(conn: Connection) -> None:
         for path in paths:
             try:
                 results[path] = lint(Path(path))
-            except Exception:  # noqa: BLE001 - reported as that template's error
+            except Exception:  # reported as that template's error
                 results[path] = (1, 0, [f"cfn-lint failed: {traceback.format_exc().strip()}"])
         conn.send(results)
 
@@ -141,7 +141,8 @@ def _lint_worker(conn: Connection) -> None:
 class LintPool:
     """cfn-lint worker processes, started (and loading the rules) before the templates exist."""
 
-    def __init__(self, workers: int = LINT_WORKERS) -> None:
+    def __init__(self, workers: int | None = None) -> None:
+        workers = workers or LINT_WORKERS
         method = "fork" if sys.platform == "linux" else "spawn"
         context = multiprocessing.get_context(method)
         self._workers: list[tuple[BaseProcess, Connection]] = []
@@ -224,10 +225,14 @@ def synthesize(outdir: Path, config: str, pool: LintPool) -> int:
         if code is not None:
             break
     if (outdir / "manifest.json").exists() and (lookups := missing_context(outdir)):
-        print(f"context lookups {', '.join(lookups)}: synthesizing with the CDK CLI", file=sys.stderr)
+        print(
+            f"context lookups {', '.join(lookups)}: synthesizing with the CDK CLI", file=sys.stderr
+        )
         pool.results()  # the first assembly's, discarded
         shutil.rmtree(outdir, ignore_errors=True)
-        code = quiet_run_cdk(["synth", "--quiet", "-c", f"config={config}", "--output", str(outdir)])
+        code = quiet_run_cdk(
+            ["synth", "--quiet", "-c", f"config={config}", "--output", str(outdir)]
+        )
         submitted = False
     if (found := assembled_templates(outdir)) is None:
         return code
