@@ -144,7 +144,7 @@ class LintPool:
     def __init__(self, workers: int | None = None) -> None:
         workers = workers or LINT_WORKERS
         method = "fork" if sys.platform == "linux" else "spawn"
-        context = multiprocessing.get_context(method)
+        context: Any = multiprocessing.get_context(method)
         self._workers: list[tuple[BaseProcess, Connection]] = []
         for _ in range(max(1, min(workers, os.cpu_count() or 1))):
             parent, child = context.Pipe()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ manifest = {{"version": "55.0.0", "artifacts": {{"Stack": {{"type": "aws:cloudfo
 BUCKET = {"Resources": {"Logs": {"Type": "AWS::S3::Bucket", "Properties": {}}}}
 
 
-def _repo(tmp_path: Path, script: str, stack: dict[str, object] | None = None) -> Path:
+def _repo(tmp_path: Path, script: str, stack: Mapping[str, object] | None = None) -> Path:
     (tmp_path / "app_script.py").write_text(script)
     (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app_script.py"}))
     (tmp_path / "stack.json").write_text(json.dumps(stack or BUCKET))
