@@ -1,13 +1,15 @@
-"""Run the pinned AWS CDK CLI (``node_modules/aws-cdk``) with the venv's Node."""
+"""Run the pinned AWS CDK CLI (``node_modules/aws-cdk``) with the venv's Node, or the app as it runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,3 +66,51 @@ def quiet_run_cdk(args: Sequence[str], *, cwd: Path = REPO) -> int:
 def run_cdk(args: Sequence[str], *, cwd: Path = REPO) -> int:
     """Run the CLI in ``cwd`` with output passed through; returns its exit code."""
     return subprocess.call(cdk_command(args), cwd=cwd, env=cdk_environment())  # noqa: S603 - argv built above
+
+
+CLI_CONTEXT: dict[str, object] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+}
+"""What the pinned CLI adds to the context of every app it synthesizes (its ``CDK_CONTEXT_JSON``):
+``aws:cdk:path`` metadata, asset metadata, the ``CDKMetadata`` resource, bundling every stack.
+``tests/tools/test_cdk_cli.py`` checks that ``start_app`` writes the templates the CLI writes."""
+
+
+def app_context(context_args: Mapping[str, str], *, cwd: Path = REPO) -> dict[str, object]:
+    """The context ``cdk synth -c KEY=VALUE ...`` gives the app: ``~/.cdk.json``'s, ``cdk.json``'s
+    and ``cdk.context.json``'s ``context``, then the ``-c`` values, then ``CLI_CONTEXT``."""
+    context: dict[str, object] = {}
+    for settings in (Path.home() / ".cdk.json", cwd / "cdk.json"):
+        if settings.exists():
+            context.update(json.loads(settings.read_text()).get("context", {}))
+    if (cwd / "cdk.context.json").exists():
+        context.update(json.loads((cwd / "cdk.context.json").read_text()))
+    return {**context, **context_args, **CLI_CONTEXT}
+
+
+def start_app(
+    outdir: Path, context_args: Mapping[str, str], *, cwd: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """Start ``cdk.json``'s app as ``cdk synth --output OUTDIR`` starts it, without the CLI.
+
+    The app writes the cloud assembly and prints cdk-nag's report itself (``CDK_APP_MODE=process``:
+    the report on stderr and ``validation-report.json``, no exception). What the CLI would add
+    is a Node start and its toolkit (~0.8 s), and context lookups, which this app never needs
+    (``missing_context`` tells; ``synth_check`` then asks the CLI)."""
+    app = json.loads((cwd / "cdk.json").read_text())["app"]
+    env = {
+        **cdk_environment(),
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(app_context(context_args, cwd=cwd)),
+        "CDK_APP_MODE": "process",
+    }
+    return subprocess.Popen(shlex.split(app), cwd=cwd, env=env)  # noqa: S603 - cdk.json's app
+
+
+def missing_context(outdir: Path) -> list[str]:
+    """Context lookups the app asked for (the manifest's ``missing``): only the CLI resolves them."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    return [str(entry.get("key")) for entry in manifest.get("missing", [])]
