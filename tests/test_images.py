@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,10 +58,16 @@ def sdk() -> Iterator[Any]:
 
 
 def _outcome(call: Any) -> tuple[str, str]:
+    """The URI, or the error message with any printed set in sorted order (the SDK prints its
+    sets as they iterate, which varies with the process's string hash seed)."""
     try:
         return ("uri", call())
     except ValueError as exc:
-        return ("ValueError", str(exc))
+        return ("ValueError", re.sub(r"\{([^{}]*)\}", _sorted_set, str(exc)))
+
+
+def _sorted_set(match: re.Match[str]) -> str:
+    return "{" + ", ".join(sorted(item.strip() for item in match.group(1).split(","))) + "}"
 
 
 def _sdk_uri(sdk: Any, region: str, transformers: str, pytorch: str, instance_type: str) -> Any:
