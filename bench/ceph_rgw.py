@@ -119,6 +119,8 @@ osd max object size = 134217728
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:{self.port}
 rgw data = {c}/rgw
+rgw gc obj min wait = 0
+rgw gc processor period = 10
 rgw crypt require ssl = false
 rgw crypt s3 kms backend = testing
 rgw crypt s3 kms encryption keys = {KMS_KEY_ID}={key}
@@ -162,6 +164,14 @@ rgw crypt default encryption key = {key}
             "radosgw-admin", "-c", conf, "user", "create", "--uid=bench", "--display-name=bench",
             f"--access-key={ACCESS_KEY}", f"--secret-key={SECRET_KEY}",
         )  # fmt: skip
+
+    def collect_garbage(self) -> None:
+        """Free the storage of deleted objects now: RGW deletes their data lazily (garbage
+        collection, by default after two hours), and the memstore OSD keeps it in RAM until
+        then, so a benchmark that deletes its outputs would still fill the device."""
+        self._run(
+            "radosgw-admin", "-c", str(self.conf), "gc", "process", "--include-all", timeout=600
+        )
 
     def _ok(self, *cmd: str) -> bool:
         return (

@@ -38,6 +38,7 @@ import tarfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -284,12 +285,14 @@ class Server:
         self.name = name
         self._stack = contextlib.ExitStack()
         self.copy_part_mib = 0  # 0: the handler's default
+        self.collect_garbage: Callable[[], None] = lambda: None
 
     def __enter__(self) -> Server:
         if self.name == "rgw":
             from bench.ceph_rgw import ACCESS_KEY, KMS_KEY_ID, SECRET_KEY, CephRgw
 
             rgw = self._stack.enter_context(CephRgw(workdir=WORK))
+            self.collect_garbage = rgw.collect_garbage
             self.endpoint, self.kms_key = rgw.endpoint, KMS_KEY_ID
             self.credentials = {
                 "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -408,6 +411,7 @@ def server_copy_seconds(s3: Any, server: Server, key: str, size: int) -> float:
     )
     seconds = time.perf_counter() - started
     s3.delete_object(Bucket=OUT_BUCKET, Key=out_key)
+    server.collect_garbage()
     return seconds
 
 
@@ -415,10 +419,11 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def clear_outputs(s3: Any) -> None:
+def clear_outputs(s3: Any, server: Server) -> None:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=OUT_BUCKET):
         for obj in page.get("Contents", []):
             s3.delete_object(Bucket=OUT_BUCKET, Key=obj["Key"])
+    server.collect_garbage()
 
 
 TOOLS = ("sdk", "ours_fast", "ours_stream")
@@ -454,7 +459,7 @@ def bench_case(
             )
             print(f"  {result['seconds']:.1f} s", flush=True)
             samples[tool].append(result)
-            clear_outputs(s3)
+            clear_outputs(s3, server)
         floors.append(server_copy_seconds(s3, server, keys["plain"], entry["plain_artifact_bytes"]))
         print(f"  server copy alone: {floors[-1]:.1f} s", flush=True)
     for tool in TOOLS:
@@ -479,6 +484,7 @@ def bench_case(
     )
     for key in keys.values():
         s3.delete_object(Bucket=BUCKET, Key=key)
+    server.collect_garbage()
     return entry
 
 

@@ -325,23 +325,22 @@ def read_ranges(
         yield from read_chunks(s3, bucket, key, etag=etag, start=start)
         return
 
-    def fetch(first: int, last: int) -> bytes:
-        return b"".join(read_chunks(s3, bucket, key, etag=etag, start=first, end=last))
+    def fetch(first: int, last: int) -> list[bytes]:
+        return list(read_chunks(s3, bucket, key, etag=etag, start=first, end=last))
 
     ranges = iter([(a, min(a + piece, size) - 1) for a in range(start, size, piece)])
     pool = ThreadPoolExecutor(workers)
-    pending: deque[Future[bytes]] = deque()
+    pending: deque[Future[list[bytes]]] = deque()
     try:
         for first, last in itertools.islice(ranges, workers):
             pending.append(pool.submit(fetch, first, last))
         while pending:
-            data = pending.popleft().result()
+            chunks = pending.popleft().result()
             following = next(ranges, None)
             if following is not None:
                 pending.append(pool.submit(fetch, *following))
-            view = memoryview(data)
-            for offset in range(0, len(data), READ_CHUNK):
-                yield bytes(view[offset : offset + READ_CHUNK])
+            while chunks:
+                yield chunks.pop(0)
     finally:  # closed early (a checkpoint, a refusal): start nothing more
         for future in pending:
             future.cancel()
