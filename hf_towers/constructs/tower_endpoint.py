@@ -22,6 +22,35 @@ INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 """Instance metrics of endpoint variants: CPU, memory, disk and GPU utilisation."""
 
 
+def sagemaker_arn(scope: Construct, resource: str, name: str) -> str:
+    """``arn:<partition>:sagemaker:<region>:<account>:<resource>/<name>`` of ``scope``'s stack,
+    the name lower case: "Amazon SageMaker AI resource ARNs ... are lowercase" (IAM condition
+    keys and ARNs page, docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html)."""
+    return Stack.of(scope).format_arn(
+        service="sagemaker", resource=resource, resource_name=name.lower()
+    )
+
+
+def sagemaker_metric(
+    namespace: str,
+    metric_name: str,
+    dimensions: dict[str, str],
+    statistic: str,
+    *,
+    period: Duration | None = None,
+    label: str | None = None,
+) -> cloudwatch.Metric:
+    """A SageMaker metric with ``dimensions``, over one minute unless ``period``."""
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=period or Duration.minutes(1),
+        label=label,
+    )
+
+
 @dataclass(frozen=True)
 class EndpointRef:
     """What every construct around an endpoint derives from its name, built in one place: the
@@ -33,9 +62,7 @@ class EndpointRef:
     name: str
 
     def arn(self, scope: Construct) -> str:
-        return Stack.of(scope).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.name.lower()
-        )
+        return sagemaker_arn(scope, "endpoint", self.name)
 
     @property
     def variant_resource_id(self) -> str:
@@ -52,12 +79,12 @@ class EndpointRef:
         label: str | None = None,
     ) -> cloudwatch.Metric:
         """A metric of the ``AllTraffic`` variant (``AWS/SageMaker`` unless ``namespace``)."""
-        return cloudwatch.Metric(
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.name, "VariantName": VARIANT_NAME},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
+        return sagemaker_metric(
+            namespace,
+            metric_name,
+            {"EndpointName": self.name, "VariantName": VARIANT_NAME},
+            statistic,
+            period=period,
             label=label,
         )
 
@@ -70,12 +97,12 @@ class EndpointRef:
         label: str | None = None,
     ) -> cloudwatch.Metric:
         """A metric of the endpoint as a whole (the async backlog metrics)."""
-        return cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.name},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
+        return sagemaker_metric(
+            NAMESPACE,
+            metric_name,
+            {"EndpointName": self.name},
+            statistic,
+            period=period,
             label=label,
         )
 
