@@ -30,6 +30,11 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge, iam5_resource_ids
+from hf_towers.constructs.execution_role import (
+    pull_image_statements,
+    put_sagemaker_metrics_statement,
+    sagemaker_principal,
+)
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
 from hf_towers.constructs.tower_endpoint import supports_volume_kms
@@ -120,10 +125,7 @@ class FineTuningPipeline(Construct):
         output_uri = f"s3://{bucket.bucket_name}/{settings.output_prefix}"
         outputs_arn = f"{bucket.bucket_arn}/{settings.output_prefix}/*"
 
-        trust = iam.ServicePrincipal(
-            "sagemaker.amazonaws.com",
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-        )
+        trust = sagemaker_principal(stack)
         self.job_role = iam.Role(
             self,
             "JobRole",
@@ -169,26 +171,8 @@ class FineTuningPipeline(Construct):
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                     resources=[key.key_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="PullTrainingImage",
-                    actions=[
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                    ],
-                    resources=[settings.training_image_repository_arn],
-                ),
-                # ecr:GetAuthorizationToken has no resource-level permissions.
-                iam.PolicyStatement(
-                    sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-                ),
-                # No resource-level permissions either; the namespace condition bounds it.
-                iam.PolicyStatement(
-                    sid="PutJobMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-                ),
+                *pull_image_statements("PullTrainingImage", settings.training_image_repository_arn),
+                put_sagemaker_metrics_statement("PutJobMetrics"),
                 iam.PolicyStatement(
                     sid="WriteJobLogs",
                     actions=[
