@@ -45,6 +45,8 @@ CODE_DIR = Path(__file__).resolve().parents[3] / "model_code" / "train"
 JOB_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
 # Jobs a pipeline starts are named pipelines-<execution id>-<step>-<suffix> by SageMaker.
 PIPELINE_JOBS = "pipelines-*"
+JOB_KINDS = {"training-job": "Training", "processing-job": "Processing"}
+"""ARN resource type of the jobs the pipeline runs -> the word in their API actions' names."""
 
 
 def code_tarball(folder: Path = CODE_DIR) -> Path:
@@ -104,6 +106,33 @@ def _prefix_arns(partition: str, uri: str) -> tuple[str, str, str]:
     """``s3://bucket/a/b/`` -> (bucket ARN, objects ARN ``.../a/b/*``, listing prefix ``a/b/*``)."""
     bucket, key = split_s3_uri(uri)
     return s3_arn(partition, bucket), s3_arn(partition, bucket, f"{key}*"), f"{key}*"
+
+
+def _run_jobs_statement(job: str, jobs_arn: str) -> iam.PolicyStatement:
+    """``Run<job>Jobs``: create, describe, stop and tag the ``<job>`` jobs matching ``jobs_arn``."""
+    return iam.PolicyStatement(
+        sid=f"Run{job}Jobs",
+        actions=[
+            "sagemaker:AddTags",
+            f"sagemaker:Create{job}Job",
+            f"sagemaker:Describe{job}Job",
+            f"sagemaker:Stop{job}Job",
+        ],
+        resources=[jobs_arn],
+    )
+
+
+def _job_settings(
+    settings: PipelineSettings, instance_type: str, key_arn: str
+) -> definition.JobSettings:
+    """A job of the pipeline on ``instance_type``, its volume encrypted with ``key_arn`` unless
+    the type has instance storage (``supports_volume_kms``)."""
+    return definition.JobSettings(
+        instance_type,
+        settings.volume_size_gb,
+        settings.max_runtime_seconds,
+        key_arn if supports_volume_kms(instance_type) else None,
+    )
 
 
 class FineTuningPipeline(Construct):
@@ -203,7 +232,7 @@ class FineTuningPipeline(Construct):
         )
         jobs = {
             kind: stack.format_arn(service="sagemaker", resource=kind, resource_name=PIPELINE_JOBS)
-            for kind in ("training-job", "processing-job")
+            for kind in JOB_KINDS
         }
         group = settings.package_group.lower()  # SageMaker lower-cases names in ARNs
         group_arn = stack.format_arn(
@@ -219,26 +248,7 @@ class FineTuningPipeline(Construct):
             description=f"Least privilege of the SageMaker pipeline {settings.pipeline_name}",
             roles=[self.role],
             statements=[
-                iam.PolicyStatement(
-                    sid="RunTrainingJobs",
-                    actions=[
-                        "sagemaker:AddTags",
-                        "sagemaker:CreateTrainingJob",
-                        "sagemaker:DescribeTrainingJob",
-                        "sagemaker:StopTrainingJob",
-                    ],
-                    resources=[jobs["training-job"]],
-                ),
-                iam.PolicyStatement(
-                    sid="RunProcessingJobs",
-                    actions=[
-                        "sagemaker:AddTags",
-                        "sagemaker:CreateProcessingJob",
-                        "sagemaker:DescribeProcessingJob",
-                        "sagemaker:StopProcessingJob",
-                    ],
-                    resources=[jobs["processing-job"]],
-                ),
+                *(_run_jobs_statement(job, jobs[kind]) for kind, job in JOB_KINDS.items()),
                 iam.PolicyStatement(
                     sid="RegisterPackages",
                     actions=[
@@ -281,7 +291,6 @@ class FineTuningPipeline(Construct):
             *iam5_resource_ids(self, *jobs.values(), packages_arn, evaluation_arn),
         )
 
-        volume_key = key.key_arn
         inputs = definition.PipelineInputs(
             region=settings.region,
             training_image=settings.training_image,
@@ -301,18 +310,8 @@ class FineTuningPipeline(Construct):
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
             batch_size=settings.batch_size,
-            training=definition.JobSettings(
-                settings.instance_type,
-                settings.volume_size_gb,
-                settings.max_runtime_seconds,
-                volume_key if supports_volume_kms(settings.instance_type) else None,
-            ),
-            evaluation=definition.JobSettings(
-                settings.evaluation_instance_type,
-                settings.volume_size_gb,
-                settings.max_runtime_seconds,
-                volume_key if supports_volume_kms(settings.evaluation_instance_type) else None,
-            ),
+            training=_job_settings(settings, settings.instance_type, key.key_arn),
+            evaluation=_job_settings(settings, settings.evaluation_instance_type, key.key_arn),
             network_isolation=settings.network_isolation,
         )
         self.definition = definition.pipeline_definition(inputs)
