@@ -32,6 +32,7 @@ from hf_towers.constructs.tower_endpoint import (
     INSTANCE_NAMESPACE,
     VARIANT_NAME,
     EndpointRef,
+    acknowledge_instance_storage,
     supports_volume_kms,
 )
 
@@ -136,14 +137,7 @@ class SharedEndpoint(Construct):
         # SageMaker validates the role when it creates the endpoint.
         self.config.node.add_dependency(self.execution_role.policy)
         if not volume_kms:
-            acknowledge(
-                self.config,
-                f"{settings.instance_type} has local NVMe instance storage, encrypted by the "
-                "instance's hardware module; SageMaker rejects a KmsKeyId for such instance types.",
-                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
-            )
+            acknowledge_instance_storage(self.config, settings.instance_type)
         self.resource = sagemaker.CfnEndpoint(
             self,
             "Resource",

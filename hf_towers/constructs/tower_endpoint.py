@@ -137,6 +137,19 @@ def supports_volume_kms(instance_type: str) -> bool:
     return not (family in _INSTANCE_STORE_FAMILIES or re.search(r"\dd$|d$|dn$", family))
 
 
+def acknowledge_instance_storage(config: sagemaker.CfnEndpointConfig, instance_type: str) -> None:
+    """Acknowledge the packs' KMS rule on ``config``, whose ``instance_type`` refuses a KmsKeyId
+    (``supports_volume_kms`` is False)."""
+    acknowledge(
+        config,
+        f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
+        "module; SageMaker rejects a KmsKeyId for such instance types.",
+        "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+        "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+        "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
+    )
+
+
 # The Endpoint's RetainAllVariantProperties and its exclusions (autoscaled instance variants).
 # Without it an update (a new EndpointConfig: a model version, an image...) starts the variant
 # with the new config's ``InitialInstanceCount``, dropping an autoscaled fleet to it. With
@@ -200,14 +213,7 @@ class TowerEndpoint(Construct):
             data_capture_config=data_capture,
         )
         if not volume_kms:
-            acknowledge(
-                self.config,
-                f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
-                "module; SageMaker rejects a KmsKeyId for such instance types.",
-                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
-            )
+            acknowledge_instance_storage(self.config, instance_type)
         self.resource = sagemaker.CfnEndpoint(
             self,
             "Resource",
