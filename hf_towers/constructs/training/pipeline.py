@@ -13,11 +13,6 @@ inline policies); no managed policies.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +32,7 @@ from hf_towers.constructs.execution_role import (
 )
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
+from hf_towers.constructs.tarball import deterministic_tarball
 from hf_towers.constructs.tower_endpoint import supports_volume_kms
 from hf_towers.constructs.training import definition
 
@@ -53,26 +49,7 @@ def code_tarball(folder: Path = CODE_DIR) -> Path:
     """The code as the training toolkit wants it: a deterministic ``.tar.gz`` (sorted, owner 0,
     mtime 0, no bytecode), named by its content so an unchanged folder keeps its asset hash."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    out = Path(tempfile.gettempdir()) / "hf_towers_train" / f"{digest.hexdigest()[:32]}.tar.gz"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(f".{os.getpid()}.part")
-    with (
-        partial.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
-    ):
-        for path in files:
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)
-    partial.replace(out)
-    return out
+    return deterministic_tarball(folder, files, "hf_towers_train")
 
 
 @dataclass(frozen=True)
