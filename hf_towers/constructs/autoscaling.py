@@ -26,6 +26,74 @@ SERVICE_LINKED_ROLE = (
 )
 
 
+def sagemaker_scalable_target(
+    scope: Construct,
+    *,
+    resource_id: str,
+    scalable_dimension: str,
+    min_capacity: int,
+    max_capacity: int,
+) -> appscaling.ScalableTarget:
+    """ScalableTarget ``Resource`` of a SageMaker resource in ``scope``, scaled through the
+    service-linked role (imported as ``ServiceLinkedRole``)."""
+    role = iam.Role.from_role_arn(
+        scope,
+        "ServiceLinkedRole",
+        Stack.of(scope).format_arn(
+            service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE
+        ),
+        mutable=False,
+    )
+    return appscaling.ScalableTarget(
+        scope,
+        "Resource",
+        service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+        resource_id=resource_id,
+        scalable_dimension=scalable_dimension,
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
+        role=role,
+    )
+
+
+def scale_out_from_zero(
+    scope: Construct,
+    target: appscaling.ScalableTarget,
+    *,
+    aggregation: appscaling.MetricAggregationType,
+    cooldown: Duration,
+    alarm_id: str,
+    alarm_description: str,
+    metric: cloudwatch.IMetric,
+    periods: int,
+) -> tuple[appscaling.StepScalingAction, cloudwatch.Alarm]:
+    """Step policy ``ScaleOutFromZero`` (+1 for any breach) and the alarm ``alarm_id`` that runs
+    it when ``metric`` is at least 1 for ``periods`` periods: the way back from zero capacity,
+    where target tracking has nothing to divide by."""
+    step = appscaling.StepScalingAction(
+        scope,
+        "ScaleOutFromZero",
+        scaling_target=target,
+        adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        metric_aggregation_type=aggregation,
+        cooldown=cooldown,
+    )
+    step.add_adjustment(adjustment=1, lower_bound=0)
+    alarm = cloudwatch.Alarm(
+        scope,
+        alarm_id,
+        alarm_description=alarm_description,
+        metric=metric,
+        threshold=1,
+        evaluation_periods=periods,
+        datapoints_to_alarm=periods,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+    )
+    alarm.add_alarm_action(actions.ApplicationScalingAction(step))
+    return step, alarm
+
+
 class VariantAutoscaling(Construct):
     """ScalableTarget ``endpoint/<name>/variant/AllTraffic`` and its scaling policies."""
 
@@ -41,24 +109,12 @@ class VariantAutoscaling(Construct):
         asynchronous: bool,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
-        role = iam.Role.from_role_arn(
+        self.target = sagemaker_scalable_target(
             self,
-            "ServiceLinkedRole",
-            stack.format_arn(
-                service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE
-            ),
-            mutable=False,
-        )
-        self.target = appscaling.ScalableTarget(
-            self,
-            "Resource",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=endpoint.variant_resource_id,
             scalable_dimension=SCALABLE_DIMENSION,
             min_capacity=min_capacity,
             max_capacity=max_capacity,
-            role=role,
         )
         scale_in = Duration.seconds(settings.scale_in_cooldown_seconds)
         scale_out = Duration.seconds(settings.scale_out_cooldown_seconds)
@@ -85,26 +141,13 @@ class VariantAutoscaling(Construct):
 
     def _scale_out_from_zero(self, endpoint: EndpointRef, settings: Autoscaling) -> None:
         """Backlog-per-instance is undefined at zero instances: a step policy adds one."""
-        self.step_out_from_zero = appscaling.StepScalingAction(
+        self.step_out_from_zero, self.backlog_alarm = scale_out_from_zero(
             self,
-            "ScaleOutFromZero",
-            scaling_target=self.target,
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
+            self.target,
+            aggregation=appscaling.MetricAggregationType.AVERAGE,
             cooldown=Duration.seconds(settings.scale_out_cooldown_seconds),
-        )
-        self.step_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
-        self.backlog_alarm = cloudwatch.Alarm(
-            self,
-            "HasBacklogWithoutCapacity",
+            alarm_id="HasBacklogWithoutCapacity",
             alarm_description=f"{endpoint.name}: requests queued while scaled to zero; adds an instance",
             metric=endpoint.endpoint_metric("HasBacklogWithoutCapacity", "Average"),
-            threshold=1,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
-        )
-        self.backlog_alarm.add_alarm_action(
-            actions.ApplicationScalingAction(self.step_out_from_zero)
+            periods=2,
         )

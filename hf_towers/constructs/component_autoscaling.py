@@ -10,15 +10,13 @@ docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.htm
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hf_towers.config.shared_endpoints import Copies
-from hf_towers.constructs.autoscaling import SERVICE_LINKED_ROLE
+from hf_towers.constructs.autoscaling import sagemaker_scalable_target, scale_out_from_zero
 from hf_towers.constructs.inference_component import ComponentRef
 
 SCALABLE_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
@@ -34,24 +32,12 @@ class ComponentAutoscaling(Construct):
         self, scope: Construct, id_: str, *, component: ComponentRef, copies: Copies
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
-        role = iam.Role.from_role_arn(
+        self.target = sagemaker_scalable_target(
             self,
-            "ServiceLinkedRole",
-            stack.format_arn(
-                service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE
-            ),
-            mutable=False,
-        )
-        self.target = appscaling.ScalableTarget(
-            self,
-            "Resource",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=component.resource_id,
             scalable_dimension=SCALABLE_DIMENSION,
             min_capacity=copies.min,
             max_capacity=copies.max,
-            role=role,
         )
         self.target.scale_to_track_metric(
             "InvocationsPerCopy",
@@ -70,28 +56,15 @@ class ComponentAutoscaling(Construct):
         # alarm example uses GreaterThanThreshold 1 (two failed requests in a minute); here one
         # failed request is enough to start the copy (>= 1), since every request fails until
         # a copy is up anyway.
-        self.step_out_from_zero = appscaling.StepScalingAction(
+        self.step_out_from_zero, self.no_capacity_alarm = scale_out_from_zero(
             self,
-            "ScaleOutFromZero",
-            scaling_target=self.target,
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            self.target,
+            aggregation=appscaling.MetricAggregationType.MAXIMUM,
             cooldown=SCALE_OUT_COOLDOWN,
-        )
-        self.step_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
-        self.no_capacity_alarm = cloudwatch.Alarm(
-            self,
-            "NoCapacityInvocationFailures",
+            alarm_id="NoCapacityInvocationFailures",
             alarm_description=f"{component.name}: a request found no copy (scaled to zero); adds one",
             metric=component.variant_metric(
                 "NoCapacityInvocationFailures", "Sum", period=Duration.minutes(1)
             ),
-            threshold=1,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
-        )
-        self.no_capacity_alarm.add_alarm_action(
-            actions.ApplicationScalingAction(self.step_out_from_zero)
+            periods=1,
         )

@@ -14,6 +14,55 @@ from hf_towers.compliance import acknowledge, iam5_resource_ids
 from hf_towers.images import ImageRef
 
 
+def sagemaker_principal(stack: Stack) -> iam.ServicePrincipal:
+    """SageMaker, only on behalf of ``stack``'s account (``aws:SourceAccount``)."""
+    return iam.ServicePrincipal(
+        "sagemaker.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+    )
+
+
+def pull_image_statements(sid: str, repository_arn: str) -> list[iam.PolicyStatement]:
+    """Pull from the one repository (statement ``sid``) and log in to ECR (``EcrLogin``)."""
+    return [
+        iam.PolicyStatement(
+            sid=sid,
+            actions=[
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            resources=[repository_arn],
+        ),
+        # ecr:GetAuthorizationToken has no resource-level permissions.
+        iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+    ]
+
+
+def put_sagemaker_metrics_statement(sid: str) -> iam.PolicyStatement:
+    """``cloudwatch:PutMetricData`` in SageMaker's namespaces (``/aws/sagemaker/*``)."""
+    # cloudwatch:PutMetricData has no resource-level permissions; the namespace bounds it.
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+    )
+
+
+def write_endpoint_logs_statement(log_group: logs.ILogGroup) -> iam.PolicyStatement:
+    """Write an endpoint's log streams in ``log_group`` (statement ``WriteEndpointLogs``)."""
+    return iam.PolicyStatement(
+        sid="WriteEndpointLogs",
+        actions=[
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:DescribeLogStreams",
+        ],
+        resources=[log_group.log_group_arn],
+    )
+
+
 class ExecutionRole(Construct):
     """Role SageMaker assumes to run a tower's Model.
 
@@ -50,36 +99,15 @@ class ExecutionRole(Construct):
             self,
             "Resource",
             description=f"SageMaker execution role of {stack.stack_name}",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=sagemaker_principal(stack),
         )
         statements = [
             *model_data_statements,
             iam.PolicyStatement(
                 sid="DecryptArtifacts", actions=["kms:Decrypt"], resources=[key.key_arn]
             ),
-            iam.PolicyStatement(
-                sid="PullImage",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=[image.repository_arn],
-            ),
-            # ecr:GetAuthorizationToken has no resource-level permissions.
-            iam.PolicyStatement(
-                sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-            ),
-            # cloudwatch:PutMetricData has no resource-level permissions; the namespace bounds it.
-            iam.PolicyStatement(
-                sid="PutSageMakerMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            ),
+            *pull_image_statements("PullImage", image.repository_arn),
+            put_sagemaker_metrics_statement("PutSageMakerMetrics"),
         ]
         statements.extend(
             _operations_statements(
@@ -93,17 +121,7 @@ class ExecutionRole(Construct):
             )
         )
         if log_group is not None:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="WriteEndpointLogs",
-                    actions=[
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[log_group.log_group_arn],
-                )
-            )
+            statements.append(write_endpoint_logs_statement(log_group))
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hf_towers.config.shared_endpoints import Compute
-from hf_towers.constructs.tower_endpoint import NAMESPACE, VARIANT_NAME, EndpointRef
+from hf_towers.constructs.tower_endpoint import (
+    NAMESPACE,
+    VARIANT_NAME,
+    EndpointRef,
+    sagemaker_arn,
+    sagemaker_metric,
+)
 
 COMPONENT_NAMESPACE = "/aws/sagemaker/InferenceComponents"
 """Utilisation metrics of inference components (CPU/GPU/memory, normalised to the reservation)."""
@@ -35,9 +41,7 @@ class ComponentRef:
 
     def arn(self, scope: Construct) -> str:
         """``arn:...:inference-component/<name>`` (lower case, as SageMaker writes ARNs)."""
-        return Stack.of(scope).format_arn(
-            service="sagemaker", resource="inference-component", resource_name=self.name.lower()
-        )
+        return sagemaker_arn(scope, "inference-component", self.name)
 
     @property
     def resource_id(self) -> str:
@@ -54,12 +58,12 @@ class ComponentRef:
         label: str | None = None,
     ) -> cloudwatch.Metric:
         """A metric of this component (``AWS/SageMaker`` unless ``namespace``)."""
-        return cloudwatch.Metric(
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions_map={"InferenceComponentName": self.name},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
+        return sagemaker_metric(
+            namespace,
+            metric_name,
+            {"InferenceComponentName": self.name},
+            statistic,
+            period=period,
             label=label,
         )
 

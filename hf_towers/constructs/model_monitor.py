@@ -20,6 +20,7 @@ from constructs import Construct
 
 from hf_towers.compliance import acknowledge, iam5_resource_ids
 from hf_towers.config.operations import ModelMonitor
+from hf_towers.constructs.execution_role import pull_image_statements, sagemaker_principal
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import S3Prefix, s3_arn
 from hf_towers.images import repository_arn
@@ -73,10 +74,7 @@ class DataQualityMonitor(Construct):
             self,
             "Role",
             description=f"Model Monitor role of {stack.stack_name}",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=sagemaker_principal(stack),
         )
         log_groups = stack.format_arn(
             service="logs",
@@ -206,19 +204,7 @@ class DataQualityMonitor(Construct):
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[key.key_arn],
             ),
-            iam.PolicyStatement(
-                sid="PullAnalyzer",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=[image_repository_arn],
-            ),
-            # ecr:GetAuthorizationToken has no resource-level permissions.
-            iam.PolicyStatement(
-                sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-            ),
+            *pull_image_statements("PullAnalyzer", image_repository_arn),
             # cloudwatch:PutMetricData has no resource-level permissions; the namespace bounds it.
             iam.PolicyStatement(
                 sid="PutDriftMetrics",

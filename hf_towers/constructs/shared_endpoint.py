@@ -22,11 +22,17 @@ from constructs import Construct
 from hf_towers.compliance import acknowledge
 from hf_towers.config.operations import is_accelerated
 from hf_towers.config.shared_endpoints import SharedEndpoint as SharedSettings
+from hf_towers.constructs.execution_role import (
+    put_sagemaker_metrics_statement,
+    sagemaker_principal,
+    write_endpoint_logs_statement,
+)
 from hf_towers.constructs.log_encryption import log_group_removal
 from hf_towers.constructs.tower_endpoint import (
     INSTANCE_NAMESPACE,
     VARIANT_NAME,
     EndpointRef,
+    acknowledge_instance_storage,
     supports_volume_kms,
 )
 
@@ -47,10 +53,7 @@ class SharedEndpointRole(Construct):
             self,
             "Resource",
             description=f"SageMaker execution role of the shared endpoint of {stack.stack_name}",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=sagemaker_principal(stack),
         )
         self.policy = iam.ManagedPolicy(
             self,
@@ -58,22 +61,8 @@ class SharedEndpointRole(Construct):
             description=f"Least-privilege permissions of the shared endpoint role of {stack.stack_name}",
             roles=[self.role],
             statements=[
-                iam.PolicyStatement(
-                    sid="WriteEndpointLogs",
-                    actions=[
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[log_group.log_group_arn],
-                ),
-                # cloudwatch:PutMetricData has no resource-level permissions; the namespace bounds it.
-                iam.PolicyStatement(
-                    sid="PutSageMakerMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-                ),
+                write_endpoint_logs_statement(log_group),
+                put_sagemaker_metrics_statement("PutSageMakerMetrics"),
             ],
         )
         acknowledge(
@@ -148,14 +137,7 @@ class SharedEndpoint(Construct):
         # SageMaker validates the role when it creates the endpoint.
         self.config.node.add_dependency(self.execution_role.policy)
         if not volume_kms:
-            acknowledge(
-                self.config,
-                f"{settings.instance_type} has local NVMe instance storage, encrypted by the "
-                "instance's hardware module; SageMaker rejects a KmsKeyId for such instance types.",
-                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
-            )
+            acknowledge_instance_storage(self.config, settings.instance_type)
         self.resource = sagemaker.CfnEndpoint(
             self,
             "Resource",

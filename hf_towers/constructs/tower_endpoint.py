@@ -22,6 +22,35 @@ INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 """Instance metrics of endpoint variants: CPU, memory, disk and GPU utilisation."""
 
 
+def sagemaker_arn(scope: Construct, resource: str, name: str) -> str:
+    """``arn:<partition>:sagemaker:<region>:<account>:<resource>/<name>`` of ``scope``'s stack,
+    the name lower case: "Amazon SageMaker AI resource ARNs ... are lowercase" (IAM condition
+    keys and ARNs page, docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html)."""
+    return Stack.of(scope).format_arn(
+        service="sagemaker", resource=resource, resource_name=name.lower()
+    )
+
+
+def sagemaker_metric(
+    namespace: str,
+    metric_name: str,
+    dimensions: dict[str, str],
+    statistic: str,
+    *,
+    period: Duration | None = None,
+    label: str | None = None,
+) -> cloudwatch.Metric:
+    """A SageMaker metric with ``dimensions``, over one minute unless ``period``."""
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=period or Duration.minutes(1),
+        label=label,
+    )
+
+
 @dataclass(frozen=True)
 class EndpointRef:
     """What every construct around an endpoint derives from its name, built in one place: the
@@ -33,9 +62,7 @@ class EndpointRef:
     name: str
 
     def arn(self, scope: Construct) -> str:
-        return Stack.of(scope).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.name.lower()
-        )
+        return sagemaker_arn(scope, "endpoint", self.name)
 
     @property
     def variant_resource_id(self) -> str:
@@ -52,12 +79,12 @@ class EndpointRef:
         label: str | None = None,
     ) -> cloudwatch.Metric:
         """A metric of the ``AllTraffic`` variant (``AWS/SageMaker`` unless ``namespace``)."""
-        return cloudwatch.Metric(
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.name, "VariantName": VARIANT_NAME},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
+        return sagemaker_metric(
+            namespace,
+            metric_name,
+            {"EndpointName": self.name, "VariantName": VARIANT_NAME},
+            statistic,
+            period=period,
             label=label,
         )
 
@@ -70,12 +97,12 @@ class EndpointRef:
         label: str | None = None,
     ) -> cloudwatch.Metric:
         """A metric of the endpoint as a whole (the async backlog metrics)."""
-        return cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.name},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
+        return sagemaker_metric(
+            NAMESPACE,
+            metric_name,
+            {"EndpointName": self.name},
+            statistic,
+            period=period,
             label=label,
         )
 
@@ -108,6 +135,19 @@ def supports_volume_kms(instance_type: str) -> bool:
     """False for instance types whose storage is local NVMe (KmsKeyId would be rejected)."""
     family = instance_type.split(".")[1]
     return not (family in _INSTANCE_STORE_FAMILIES or re.search(r"\dd$|d$|dn$", family))
+
+
+def acknowledge_instance_storage(config: sagemaker.CfnEndpointConfig, instance_type: str) -> None:
+    """Acknowledge the packs' KMS rule on ``config``, whose ``instance_type`` refuses a KmsKeyId
+    (``supports_volume_kms`` is False)."""
+    acknowledge(
+        config,
+        f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
+        "module; SageMaker rejects a KmsKeyId for such instance types.",
+        "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+        "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+        "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
+    )
 
 
 # The Endpoint's RetainAllVariantProperties and its exclusions (autoscaled instance variants).
@@ -173,14 +213,7 @@ class TowerEndpoint(Construct):
             data_capture_config=data_capture,
         )
         if not volume_kms:
-            acknowledge(
-                self.config,
-                f"{instance_type} has local NVMe instance storage, encrypted by the instance's hardware "
-                "module; SageMaker rejects a KmsKeyId for such instance types.",
-                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-                "PCI.DSS.321-SageMakerEndpointConfigurationKMSKeyConfigured",
-            )
+            acknowledge_instance_storage(self.config, instance_type)
         self.resource = sagemaker.CfnEndpoint(
             self,
             "Resource",

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
-from hf_towers.compliance import add_nag_packs
-from hf_towers.config.pipeline import load_pipeline_environments, parse_pipeline_config
-from hf_towers.feature_flags import FEATURE_FLAGS
-from hf_towers.pipeline.pipeline_stack import PipelineStack
+from hf_towers.config.pipeline import load_pipeline_environments
 from hf_towers.pipeline.smoke import TINY_PNG_BASE64, payload, smoke_commands
 from hf_towers.tools.synth_check import lint
+from tests.pipeline.pipeline_helpers import CONNECTION, TOOLING, pipeline_config, synth_pipeline
 from tests.synth_helpers import (
     assert_packs_pass,
     declared_acknowledgements,
@@ -25,10 +22,6 @@ from tests.synth_helpers import (
     used_acknowledgements,
 )
 
-TOOLING = "999999999999"
-CONNECTION = (
-    "arn:aws:codeconnections:us-east-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
-)
 ENVS = {
     "dev": ("111111111111", "us-east-1", False),
     "staging": ("222222222222", "us-east-1", False),
@@ -54,31 +47,12 @@ def _env_file(directory: Path, name: str) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("pipeline")
-    config = parse_pipeline_config(
-        {
-            "tooling_account": TOOLING,
-            "tooling_region": "us-east-1",
-            "repository": "my-org/hf-towers",
-            "branch": "release",
-            "connection_arn": CONNECTION,
-            "environments": [_env_file(directory, n) for n in ("dev", "staging", "prod")],
-        },
-        "test",
+    config = pipeline_config(
+        [_env_file(directory, n) for n in ("dev", "staging", "prod")], branch="release"
     )
-    out = directory / "cdk.out"
-    app = App(context=FEATURE_FLAGS, outdir=str(out))
-    stack = PipelineStack(
-        app,
-        "hf-towers-pipeline",
-        stack_name="hf-towers-pipeline",
-        config=config,
-        environments=load_pipeline_environments(config, directory),
-        env=Environment(account=TOOLING, region="us-east-1"),
+    return synth_pipeline(
+        config, load_pipeline_environments(config, directory), directory / "cdk.out"
     )
-    add_nag_packs(app)
-    app.synth()
-    template = json.loads((out / "hf-towers-pipeline.template.json").read_text())
-    return {"app": app, "stack": stack, "out": out, "template": template}
 
 
 def _stages(template: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,9 +13,8 @@ import pytest
 import yaml
 from aws_cdk import App, Environment
 
-from hf_towers.compliance import add_nag_packs
 from hf_towers.config.packages import ResolvedPackage, ResolvedPackages, resolved_path
-from hf_towers.config.pipeline import load_pipeline_environments, parse_pipeline_config
+from hf_towers.config.pipeline import load_pipeline_environments
 from hf_towers.feature_flags import FEATURE_FLAGS
 from hf_towers.pipeline.pipeline_stack import PipelineStack
 from hf_towers.pipeline.registry import DETAIL_TYPE
@@ -28,6 +27,7 @@ from tests.iam_lint import (
     policy_documents,
     triage,
 )
+from tests.pipeline.pipeline_helpers import TOOLING, pipeline_config, synth_pipeline
 from tests.synth_helpers import (
     assert_packs_pass,
     declared_acknowledgements,
@@ -36,10 +36,6 @@ from tests.synth_helpers import (
 )
 from tests.test_iam_lint import ALLOW_LIST
 
-TOOLING = "999999999999"
-CONNECTION = (
-    "arn:aws:codeconnections:us-east-1:999999999999:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
-)
 ENVS = {"dev": "111111111111", "prod": "333333333333"}
 GROUPS = ["hf-towers-dual-encoder", "hf-towers-qa"]
 
@@ -84,30 +80,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("pipeline")
     resolved = directory / "resolved"
     resolved.mkdir()
-    config = parse_pipeline_config(
-        {
-            "tooling_account": TOOLING,
-            "tooling_region": "us-east-1",
-            "repository": "my-org/hf-towers",
-            "connection_arn": CONNECTION,
-            "environments": [_env_file(directory, resolved, n) for n in ENVS],
-        },
-        "test",
-    )
-    out = directory / "cdk.out"
-    app = App(context=FEATURE_FLAGS, outdir=str(out))
-    stack = PipelineStack(
-        app,
-        "hf-towers-pipeline",
-        stack_name="hf-towers-pipeline",
-        config=config,
-        environments=load_pipeline_environments(config, directory, resolved_dir=resolved),
-        env=Environment(account=TOOLING, region="us-east-1"),
-    )
-    add_nag_packs(app)
-    app.synth()
-    template = json.loads((out / "hf-towers-pipeline.template.json").read_text())
-    return {"app": app, "stack": stack, "out": out, "template": template}
+    config = pipeline_config([_env_file(directory, resolved, n) for n in ENVS])
+    environments = load_pipeline_environments(config, directory, resolved_dir=resolved)
+    return synth_pipeline(config, environments, directory / "cdk.out")
 
 
 def _of_type(template: dict[str, Any], rtype: str) -> dict[str, Any]:
@@ -213,17 +188,7 @@ def test_no_rule_without_registry_towers_or_when_switched_off(tmp_path: Path) ->
     data = default_data()
     data.update(account="111111111111", towers={"text": data["towers"]["text"]})
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
-    config = parse_pipeline_config(
-        {
-            "tooling_account": TOOLING,
-            "tooling_region": "us-east-1",
-            "repository": "my-org/hf-towers",
-            "connection_arn": CONNECTION,
-            "environments": ["dev.yaml"],
-            "deploy_on_approval": False,
-        },
-        "test",
-    )
+    config = pipeline_config(["dev.yaml"], deploy_on_approval=False)
     app = App(context=FEATURE_FLAGS)
     stack = PipelineStack(
         app,

@@ -8,11 +8,6 @@ The output is content-addressed (``<bucket>/<tower>/<hash>/model.tar.gz``, or th
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +27,7 @@ from constructs import Construct, IConstruct
 from hf_towers.compliance import acknowledge, iam5_findings, iam5_resource_ids
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
+from hf_towers.constructs.tarball import deterministic_tarball
 
 from .runtime.handler import props
 
@@ -83,27 +79,7 @@ FRAMEWORK_REASON = (
 def _tar_folder(folder: Path) -> Path:
     """A deterministic ``.tar.gz`` of ``folder`` (sorted, owner 0, mtime 0), cached by content."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    out = Path(tempfile.gettempdir()) / "hf_towers_repack" / f"{digest.hexdigest()[:32]}.tar.gz"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(f".{os.getpid()}.part")
-    with (
-        partial.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
-    ):
-        for path in files:
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
-            with path.open("rb") as fh:
-                tar.addfile(info, fh)
-    partial.replace(out)
-    return out
+    return deterministic_tarball(folder, files, "hf_towers_repack", compresslevel=6)
 
 
 class RepackedModelData(Construct):

@@ -13,11 +13,6 @@ inline policies); no managed policies.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +25,14 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hf_towers.compliance import acknowledge, iam5_resource_ids
+from hf_towers.constructs.execution_role import (
+    pull_image_statements,
+    put_sagemaker_metrics_statement,
+    sagemaker_principal,
+)
 from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
+from hf_towers.constructs.tarball import deterministic_tarball
 from hf_towers.constructs.tower_endpoint import supports_volume_kms
 from hf_towers.constructs.training import definition
 
@@ -40,32 +41,15 @@ CODE_DIR = Path(__file__).resolve().parents[3] / "model_code" / "train"
 JOB_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
 # Jobs a pipeline starts are named pipelines-<execution id>-<step>-<suffix> by SageMaker.
 PIPELINE_JOBS = "pipelines-*"
+JOB_KINDS = {"training-job": "Training", "processing-job": "Processing"}
+"""ARN resource type of the jobs the pipeline runs -> the word in their API actions' names."""
 
 
 def code_tarball(folder: Path = CODE_DIR) -> Path:
     """The code as the training toolkit wants it: a deterministic ``.tar.gz`` (sorted, owner 0,
     mtime 0, no bytecode), named by its content so an unchanged folder keeps its asset hash."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    out = Path(tempfile.gettempdir()) / "hf_towers_train" / f"{digest.hexdigest()[:32]}.tar.gz"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(f".{os.getpid()}.part")
-    with (
-        partial.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
-    ):
-        for path in files:
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)
-    partial.replace(out)
-    return out
+    return deterministic_tarball(folder, files, "hf_towers_train")
 
 
 @dataclass(frozen=True)
@@ -101,6 +85,33 @@ def _prefix_arns(partition: str, uri: str) -> tuple[str, str, str]:
     return s3_arn(partition, bucket), s3_arn(partition, bucket, f"{key}*"), f"{key}*"
 
 
+def _run_jobs_statement(job: str, jobs_arn: str) -> iam.PolicyStatement:
+    """``Run<job>Jobs``: create, describe, stop and tag the ``<job>`` jobs matching ``jobs_arn``."""
+    return iam.PolicyStatement(
+        sid=f"Run{job}Jobs",
+        actions=[
+            "sagemaker:AddTags",
+            f"sagemaker:Create{job}Job",
+            f"sagemaker:Describe{job}Job",
+            f"sagemaker:Stop{job}Job",
+        ],
+        resources=[jobs_arn],
+    )
+
+
+def _job_settings(
+    settings: PipelineSettings, instance_type: str, key_arn: str
+) -> definition.JobSettings:
+    """A job of the pipeline on ``instance_type``, its volume encrypted with ``key_arn`` unless
+    the type has instance storage (``supports_volume_kms``)."""
+    return definition.JobSettings(
+        instance_type,
+        settings.volume_size_gb,
+        settings.max_runtime_seconds,
+        key_arn if supports_volume_kms(instance_type) else None,
+    )
+
+
 class FineTuningPipeline(Construct):
     """``AWS::SageMaker::Pipeline`` (id ``Resource``) with its job role and execution role."""
 
@@ -120,10 +131,7 @@ class FineTuningPipeline(Construct):
         output_uri = f"s3://{bucket.bucket_name}/{settings.output_prefix}"
         outputs_arn = f"{bucket.bucket_arn}/{settings.output_prefix}/*"
 
-        trust = iam.ServicePrincipal(
-            "sagemaker.amazonaws.com",
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-        )
+        trust = sagemaker_principal(stack)
         self.job_role = iam.Role(
             self,
             "JobRole",
@@ -169,26 +177,8 @@ class FineTuningPipeline(Construct):
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                     resources=[key.key_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="PullTrainingImage",
-                    actions=[
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                    ],
-                    resources=[settings.training_image_repository_arn],
-                ),
-                # ecr:GetAuthorizationToken has no resource-level permissions.
-                iam.PolicyStatement(
-                    sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-                ),
-                # No resource-level permissions either; the namespace condition bounds it.
-                iam.PolicyStatement(
-                    sid="PutJobMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-                ),
+                *pull_image_statements("PullTrainingImage", settings.training_image_repository_arn),
+                put_sagemaker_metrics_statement("PutJobMetrics"),
                 iam.PolicyStatement(
                     sid="WriteJobLogs",
                     actions=[
@@ -219,7 +209,7 @@ class FineTuningPipeline(Construct):
         )
         jobs = {
             kind: stack.format_arn(service="sagemaker", resource=kind, resource_name=PIPELINE_JOBS)
-            for kind in ("training-job", "processing-job")
+            for kind in JOB_KINDS
         }
         group = settings.package_group.lower()  # SageMaker lower-cases names in ARNs
         group_arn = stack.format_arn(
@@ -235,26 +225,7 @@ class FineTuningPipeline(Construct):
             description=f"Least privilege of the SageMaker pipeline {settings.pipeline_name}",
             roles=[self.role],
             statements=[
-                iam.PolicyStatement(
-                    sid="RunTrainingJobs",
-                    actions=[
-                        "sagemaker:AddTags",
-                        "sagemaker:CreateTrainingJob",
-                        "sagemaker:DescribeTrainingJob",
-                        "sagemaker:StopTrainingJob",
-                    ],
-                    resources=[jobs["training-job"]],
-                ),
-                iam.PolicyStatement(
-                    sid="RunProcessingJobs",
-                    actions=[
-                        "sagemaker:AddTags",
-                        "sagemaker:CreateProcessingJob",
-                        "sagemaker:DescribeProcessingJob",
-                        "sagemaker:StopProcessingJob",
-                    ],
-                    resources=[jobs["processing-job"]],
-                ),
+                *(_run_jobs_statement(job, jobs[kind]) for kind, job in JOB_KINDS.items()),
                 iam.PolicyStatement(
                     sid="RegisterPackages",
                     actions=[
@@ -297,7 +268,6 @@ class FineTuningPipeline(Construct):
             *iam5_resource_ids(self, *jobs.values(), packages_arn, evaluation_arn),
         )
 
-        volume_key = key.key_arn
         inputs = definition.PipelineInputs(
             region=settings.region,
             training_image=settings.training_image,
@@ -317,18 +287,8 @@ class FineTuningPipeline(Construct):
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
             batch_size=settings.batch_size,
-            training=definition.JobSettings(
-                settings.instance_type,
-                settings.volume_size_gb,
-                settings.max_runtime_seconds,
-                volume_key if supports_volume_kms(settings.instance_type) else None,
-            ),
-            evaluation=definition.JobSettings(
-                settings.evaluation_instance_type,
-                settings.volume_size_gb,
-                settings.max_runtime_seconds,
-                volume_key if supports_volume_kms(settings.evaluation_instance_type) else None,
-            ),
+            training=_job_settings(settings, settings.instance_type, key.key_arn),
+            evaluation=_job_settings(settings, settings.evaluation_instance_type, key.key_arn),
             network_isolation=settings.network_isolation,
         )
         self.definition = definition.pipeline_definition(inputs)
