@@ -14,8 +14,8 @@ from pathlib import Path
 def deterministic_tarball(
     folder: Path, files: Sequence[Path], cache: str, *, compresslevel: int = 9
 ) -> Path:
-    """``files`` (under ``folder``, in the given order) as a ``.tar.gz`` with owner 0 (``root``)
-    and mtime 0, in the gzip header too, so equal content gives equal bytes and an unchanged
+    """``files`` (under ``folder``, in the given order) as a ``.tar.gz`` with owner 0 (``root``),
+    mode 0644/0755 and mtime 0, no name in the gzip header, so equal content gives equal bytes and an unchanged
     folder keeps its asset hash. Written once to ``<tmp>/<cache>/<content digest>.tar.gz``
     (through a per-process partial file, so concurrent synths do not see a half-written one)."""
     digest = hashlib.sha256()
@@ -28,12 +28,17 @@ def deterministic_tarball(
     partial = out.with_suffix(f".{os.getpid()}.part")
     with (
         partial.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as gz,
+        # filename="": otherwise the gzip header names the partial file (with this pid).
+        gzip.GzipFile(
+            filename="", fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0
+        ) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
     ):
         for path in files:
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
+            # The checkout's umask is not content: 0644, or 0755 for an executable file.
+            info.mode = 0o755 if info.mode & 0o100 else 0o644
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
     partial.replace(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 import tempfile
@@ -49,3 +50,21 @@ def test_a_cached_tarball_is_reused_and_other_content_gets_another(
     files[0].write_text("changed\n")
     assert deterministic_tarball(folder, files, "cache", compresslevel=6) != first
     assert not list(first.parent.glob("*.part"))
+
+
+def test_bytes_do_not_depend_on_the_process_or_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # a fresh cache
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "a.py").write_text("x = 1\n")
+    (folder / "a.py").chmod(0o664)
+    first = deterministic_tarball(folder, [folder / "a.py"], "tarball-pid-a").read_bytes()
+    (folder / "a.py").chmod(0o644)
+    monkeypatch.setattr(os, "getpid", lambda: 424242)
+    second = deterministic_tarball(folder, [folder / "a.py"], "tarball-pid-b").read_bytes()
+    assert first == second
+    assert first[3] & 0x08 == 0  # gzip FLG: no FNAME (it named the partial file, with the pid)
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        assert [m.mode for m in tar.getmembers()] == [0o644]
