@@ -44,6 +44,10 @@ class InstanceType:
     def gpu(self) -> bool:
         return self.gpus > 0
 
+    @property
+    def memory_mib(self) -> int:
+        return int(self.memory_gib * 1024)
+
 
 @dataclass(frozen=True)
 class PriceTable:
