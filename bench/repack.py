@@ -256,6 +256,9 @@ def child(args: argparse.Namespace) -> None:
         assert compressed.run(s3, job, lambda: 900.0)
         extra["server_side_wait_seconds"] = waits["seconds"]
         extra["copy_part_size"] = job.copy_part_size
+        from handler.gzstream import BACKEND  # type: ignore[import-not-found]
+
+        extra["inflater"] = BACKEND
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak_rss_bytes(), **extra}))
 
@@ -430,7 +433,14 @@ TOOLS = ("sdk", "ours_fast", "ours_stream")
 
 
 def bench_case(
-    server: Server, s3: Any, proxy: CountingProxy, code: Path, mib: int, kind: str, runs: int
+    server: Server,
+    s3: Any,
+    proxy: CountingProxy,
+    code: Path,
+    mib: int,
+    kind: str,
+    runs: int,
+    tools: tuple[str, ...] = TOOLS,
 ) -> dict[str, Any]:
     """Every tool ``runs`` times, interleaved, plus the server's copy floor, for one artifact."""
     from boto3.s3.transfer import TransferConfig
@@ -448,10 +458,10 @@ def bench_case(
         entry[f"{variant}_artifact_bytes"] = path.stat().st_size
         path.unlink()
     source = {"ours_fast": keys["plain"], "ours_stream": keys["with_code"], "sdk": keys["plain"]}
-    samples: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
+    samples: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     floors: list[float] = []
     for round_ in range(runs):
-        order = TOOLS[round_ % len(TOOLS) :] + TOOLS[: round_ % len(TOOLS)]
+        order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
         for tool in order:
             print(f"{server.name} {label} {kind} round {round_ + 1}: {tool} ...", flush=True)
             result = run_child(
@@ -462,7 +472,7 @@ def bench_case(
             clear_outputs(s3, server)
         floors.append(server_copy_seconds(s3, server, keys["plain"], entry["plain_artifact_bytes"]))
         print(f"  server copy alone: {floors[-1]:.1f} s", flush=True)
-    for tool in TOOLS:
+    for tool in tools:
         runs_ = samples[tool]
         entry[tool] = {
             "seconds": summary([r["seconds"] for r in runs_]),
@@ -476,12 +486,15 @@ def bench_case(
                 [r["server_side_wait_seconds"] for r in runs_]
             )
     entry["server_copy_seconds"] = summary(floors)
-    sdk = entry["sdk"]["seconds"]["median"]
-    entry["ratio_sdk_over_ours_fast"] = sdk / entry["ours_fast"]["seconds"]["median"]
-    entry["ratio_sdk_over_ours_stream"] = sdk / entry["ours_stream"]["seconds"]["median"]
-    entry["ratio_ours_fast_over_server_copy"] = (
-        entry["ours_fast"]["seconds"]["median"] / entry["server_copy_seconds"]["median"]
-    )
+    for ours in ("ours_fast", "ours_stream"):
+        if "sdk" in entry and ours in entry:
+            entry[f"ratio_sdk_over_{ours}"] = (
+                entry["sdk"]["seconds"]["median"] / entry[ours]["seconds"]["median"]
+            )
+    if "ours_fast" in entry:
+        entry["ratio_ours_fast_over_server_copy"] = (
+            entry["ours_fast"]["seconds"]["median"] / entry["server_copy_seconds"]["median"]
+        )
     for key in keys.values():
         s3.delete_object(Bucket=BUCKET, Key=key)
     server.collect_garbage()
@@ -495,15 +508,22 @@ def print_table(results: dict[str, Any]) -> None:
     for server, sizes in results["servers"].items():
         for label, kinds in sizes.items():
             for kind, e in kinds.items():
-                med = {t: e[t]["seconds"]["median"] for t in TOOLS}
+                med = {t: f"{e[t]['seconds']['median']:.1f} s" if t in e else "-" for t in TOOLS}
+                times = {t: e.get(f"ratio_sdk_over_{t}") for t in ("ours_fast", "ours_stream")}
+                vs = {t: f" ({x:.1f}x)" if x else "" for t, x in times.items()}
+                fast = e.get("ours_fast")
+                ratio = e.get("ratio_ours_fast_over_server_copy")
                 print(
-                    f"{server} {label} {kind} | {med['sdk']:.1f} s | {med['ours_fast']:.1f} s "
-                    f"({e['ratio_sdk_over_ours_fast']:.1f}x) | {med['ours_stream']:.1f} s "
-                    f"({e['ratio_sdk_over_ours_stream']:.1f}x) | "
+                    f"{server} {label} {kind} | {med['sdk']} | {med['ours_fast']}{vs['ours_fast']}"
+                    f" | {med['ours_stream']}{vs['ours_stream']} | "
                     f"{e['server_copy_seconds']['median']:.1f} s | "
-                    f"{e['ratio_ours_fast_over_server_copy']:.2f} | "
-                    f"{e['ours_fast']['peak_rss_bytes'] / MIB:.0f} MiB / "
-                    f"{e['ours_fast']['s3_bytes_written'] / MIB:.1f} MiB"
+                    f"{f'{ratio:.2f}' if ratio else '-'} | "
+                    + (
+                        f"{fast['peak_rss_bytes'] / MIB:.0f} MiB / "
+                        f"{fast['s3_bytes_written'] / MIB:.1f} MiB"
+                        if fast
+                        else "-"
+                    )
                 )
 
 
@@ -518,6 +538,9 @@ def main() -> None:
     parser.add_argument("--kinds", default="random,fp16", help=f"weights: {','.join(WEIGHTS)}")
     parser.add_argument("--runs", type=int, default=3, help="interleaved rounds per case")
     parser.add_argument("--servers", default="rgw", help="rgw (Ceph), moto, or both: rgw,moto")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help=f"a subset of {','.join(TOOLS)} (default all)"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     os.environ["AWS_DEFAULT_REGION"] = REGION
@@ -526,6 +549,10 @@ def main() -> None:
         child(args)
         return
     kinds = args.kinds.split(",")
+    tools = tuple(args.tools.split(","))
+    for tool in tools:
+        if tool not in TOOLS:
+            sys.exit(f"error: --tools {tool!r}: unknown; use a subset of {','.join(TOOLS)}")
     for kind in kinds:
         if kind not in WEIGHTS:
             sys.exit(f"error: --kinds {kind!r}: unknown; use {', '.join(WEIGHTS)}")
@@ -556,7 +583,7 @@ def main() -> None:
                 sizes: dict[str, Any] = {}
                 for mib in (int(s) for s in args.sizes.split(",")):
                     sizes[f"{mib}MiB"] = {
-                        kind: bench_case(server, s3, proxy, code, mib, kind, args.runs)
+                        kind: bench_case(server, s3, proxy, code, mib, kind, args.runs, tools)
                         for kind in kinds
                     }
                 results["servers"][name] = sizes

@@ -11,10 +11,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from hf_towers.constructs.repack.runtime.handler import gzstream
 from hf_towers.constructs.repack.runtime.handler.errors import StreamError
 from hf_towers.constructs.repack.runtime.handler.gzstream import Inflater, Point
 
 KIB = 1024
+ZLIB = gzstream.load_backend(prefer_zlib_ng=False)
+ZLIB_NG = gzstream.load_backend()
+
+
+@pytest.fixture(autouse=True, params=["zlib-ng", "zlib"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both C inflaters (zlib-ng is pinned in the function's asset; the
+    system zlib is the fallback when its wheel does not load)."""
+    chosen = ZLIB_NG if request.param == "zlib-ng" else ZLIB
+    assert chosen is not None and chosen.name == request.param, "both must load here"
+    monkeypatch.setattr(gzstream, "_Z", chosen)
+    return str(request.param)
 
 
 def mixed(size: int) -> bytes:
@@ -111,8 +124,6 @@ def test_header_fields_are_skipped() -> None:
 def test_without_ctypes_zlib_the_fallback_resumes_at_member_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from hf_towers.constructs.repack.runtime.handler import gzstream
-
     monkeypatch.setattr(gzstream, "_Z", None)
     data = mixed(1024 * KIB)
     gz = gzip.compress(data[:300_000], mtime=0) + gzip.compress(data[300_000:], mtime=0)
@@ -123,3 +134,23 @@ def test_without_ctypes_zlib_the_fallback_resumes_at_member_starts(
     assert b"".join(resumed) == data[300_000:]
     with pytest.raises(StreamError, match="incorrect data check"):
         b"".join(Inflater(chunks(_trailer(gz, crc_delta=1)), max_ratio=1000))
+
+
+def test_access_points_of_one_inflater_resume_on_the_other(backend: str) -> None:
+    """A checkpoint saved by an invocation on one inflater resumes on the other (a deploy that
+    changes the function's asset mid-job, or zlib-ng failing to load)."""
+    data = mixed(2 * 1024 * KIB)
+    gz = gzip.compress(data, 6, mtime=0)
+    _, points = points_of(gz, span=96 * KIB)
+    assert any(p.bits for p in points)
+    other = ZLIB if backend == "zlib-ng" else ZLIB_NG
+    gzstream._Z = other  # the fixture's monkeypatch restores it
+    for point in points[1::3]:
+        resumed = Inflater(chunks(gz, point.read_from), max_ratio=1000, start=point)
+        assert b"".join(resumed) == data[point.out :], point.out
+
+
+def test_zlib_ng_is_the_inflater_where_its_wheel_is_installed() -> None:
+    assert ZLIB_NG is not None and ZLIB_NG.name == "zlib-ng", "zlib-ng is pinned for the tests"
+    assert ZLIB_NG.version.startswith("2."), ZLIB_NG.version
+    assert ZLIB is not None and ZLIB.name == "zlib"
