@@ -151,7 +151,10 @@ WEIGHTS = {"random": (_Random, 1), "fp16": (_Fp16, 6)}
 
 
 def build_artifact(path: Path, weights_mib: int, *, with_code: bool, kind: str = "random") -> None:
-    """tar.gz (sorted, like ``tar czf``): (old code/), config.json, tokenizer.json, weights."""
+    """tar.gz (sorted, like ``tar czf``): (old code/), config.json, tokenizer.json, weights.
+
+    Kept in ``bench/work/`` (gitignored) and reused by later runs: a 2 GiB fp16 one takes
+    minutes to build (delete the folder to rebuild)."""
     if path.exists():
         return
     small: dict[str, bytes] = {}
@@ -455,8 +458,7 @@ def bench_case(
         build_artifact(path, mib, with_code=with_code, kind=kind)
         keys[variant] = f"{label}/{kind}/{variant}/model.tar.gz"
         s3.upload_file(str(path), BUCKET, keys[variant], Config=transfer)
-        entry[f"{variant}_artifact_bytes"] = path.stat().st_size
-        path.unlink()
+        entry[f"{variant}_artifact_bytes"] = path.stat().st_size  # kept for the next run
     source = {"ours_fast": keys["plain"], "ours_stream": keys["with_code"], "sdk": keys["plain"]}
     samples: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     floors: list[float] = []

@@ -12,6 +12,7 @@ import hashlib
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 from hf_towers.constructs.repack.runtime.handler import compressed, prefix
@@ -22,6 +23,7 @@ from tests.tar_readers import READERS, Tree, extract_all
 
 from .archives import INFERENCE, REQUIREMENTS, tar_gz, weights
 from .conftest import World
+from .test_compressed import fp16_weights
 
 MIB = 1024 * 1024
 TOWER_CODE = {"code/inference.py": INFERENCE, "code/requirements.txt": REQUIREMENTS}
@@ -35,10 +37,15 @@ def forever() -> float:
     return 900.0
 
 
+FP16 = "weights/text.safetensors"
+"""fp16-like weights over two stream chunks: the stream path writes them Huffman-only."""
+
+
 def model_files() -> dict[str, bytes]:
     return {
         "config.json": b'{"model_type": "clip"}',
         "tokenizer/tokenizer.json": b'{"vocab": {}}' * 100,
+        FP16: fp16_weights(2 * compressed.CHUNK),
         WEIGHTS: weights(MIB),
     }
 
@@ -109,6 +116,8 @@ def test_stream_path_output_is_read_by_every_reader(world: World, tmp_path: Path
     assert compressed.run(client(), job, forever)
     out = world.get(job.out_key)
     assert not out.endswith(source)  # rewritten: the stream path
+    # A chunk inside the fp16 weights is deflated Huffman-only (the readers must inflate it).
+    assert compressed.chunk_strategy(files[FP16][: compressed.SAMPLE])[1] == zlib.Z_HUFFMAN_ONLY
     assert_every_reader_extracts(out, expected(files), tmp_path)
 
 
