@@ -284,6 +284,16 @@ def peak_rss_bytes() -> int:
 # ---------------------------------------------------------------- the driver
 
 
+def _pids_named(names: tuple[str, ...]) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in names:
+                    out.append(int(entry.name))
+    return out
+
+
 class Server:
     """One S3 server of the run: its endpoint, credentials, KMS key id and copy part size."""
 
@@ -292,6 +302,17 @@ class Server:
         self._stack = contextlib.ExitStack()
         self.copy_part_mib = 0  # 0: the handler's default
         self.collect_garbage: Callable[[], None] = lambda: None
+        self.pids: list[int] = []
+        """The server's processes (their CPU time is reported beside each run)."""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server's processes have used so far."""
+        total = 0.0
+        for pid in self.pids or _pids_named(("radosgw", "ceph-osd", "ceph-mon")):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def __enter__(self) -> Server:
         if self.name == "rgw":
@@ -324,6 +345,7 @@ class Server:
                 server.wait(timeout=30)
 
             self._stack.callback(stop)
+            self.pids = [server.pid]
             for _ in range(100):
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -373,6 +395,8 @@ def run_child(
     )
     (WORK / "tmp").mkdir(parents=True, exist_ok=True)
     proxy.reset()
+    server_cpu = server.cpu_seconds()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [
         sys.executable, __file__, "--child", tool, "--key", key, "--kms-key", server.kms_key,
         "--code-dir", str(code), "--copy-part-mib", str(server.copy_part_mib),
@@ -381,6 +405,11 @@ def run_child(
     if out.returncode != 0:
         raise RuntimeError(f"{tool} failed on {key}:\n{out.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_seconds"] = {
+        "tool": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "server": server.cpu_seconds() - server_cpu,
+    }
     time.sleep(0.2)
     result["s3_bytes_read"] = proxy.down
     result["s3_bytes_written"] = proxy.up
@@ -462,6 +491,7 @@ def bench_case(
     source = {"ours_fast": keys["plain"], "ours_stream": keys["with_code"], "sdk": keys["plain"]}
     samples: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     floors: list[float] = []
+    floors_cpu: list[float] = []
     for round_ in range(runs):
         order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
         for tool in order:
@@ -472,7 +502,9 @@ def bench_case(
             print(f"  {result['seconds']:.1f} s", flush=True)
             samples[tool].append(result)
             clear_outputs(s3, server)
+        cpu = server.cpu_seconds()
         floors.append(server_copy_seconds(s3, server, keys["plain"], entry["plain_artifact_bytes"]))
+        floors_cpu.append(server.cpu_seconds() - cpu)
         print(f"  server copy alone: {floors[-1]:.1f} s", flush=True)
     for tool in tools:
         runs_ = samples[tool]
@@ -481,6 +513,14 @@ def bench_case(
             "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs_),
             "s3_bytes_read": statistics.median(r["s3_bytes_read"] for r in runs_),
             "s3_bytes_written": statistics.median(r["s3_bytes_written"] for r in runs_),
+            "cpu_seconds": {
+                side: statistics.median(r["cpu_seconds"][side] for r in runs_)
+                for side in ("tool", "server")
+            },
+            # The machine's floor for this tool: all CPU work, tool's and server's, on every core.
+            "cpu_bound_seconds": statistics.median(
+                sum(r["cpu_seconds"].values()) / (os.cpu_count() or 1) for r in runs_
+            ),
             "runs": runs_,
         }
         if tool != "sdk":
@@ -488,6 +528,7 @@ def bench_case(
                 [r["server_side_wait_seconds"] for r in runs_]
             )
     entry["server_copy_seconds"] = summary(floors)
+    entry["server_copy_cpu_seconds"] = statistics.median(floors_cpu)
     for ours in ("ours_fast", "ours_stream"):
         if "sdk" in entry and ours in entry:
             entry[f"ratio_sdk_over_{ours}"] = (
@@ -527,6 +568,14 @@ def print_table(results: dict[str, Any]) -> None:
                         else "-"
                     )
                 )
+                for tool in TOOLS:
+                    if tool in e:
+                        cpu = e[tool]["cpu_seconds"]
+                        print(
+                            f"    {tool}: CPU {cpu['tool']:.1f} s ours + {cpu['server']:.1f} s "
+                            f"server = at least {e[tool]['cpu_bound_seconds']:.1f} s on "
+                            f"{os.cpu_count()} cores"
+                        )
 
 
 def main() -> None:
