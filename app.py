@@ -12,9 +12,9 @@ from aws_cdk import App
 
 from hf_towers.compliance import add_nag_packs
 from hf_towers.config import ConfigError, load_config
+from hf_towers.constructs.repack.vendor import VendorError
 from hf_towers.environment import add_environment
 from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
-from hf_towers.constructs.repack.vendor import VendorError
 from hf_towers.images import ImageResolutionError
 
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"

@@ -20,8 +20,8 @@ from hf_towers.config.pipeline import (
     load_pipeline_config,
     load_pipeline_environments,
 )
-from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.constructs.repack.vendor import VendorError
+from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.images import ImageResolutionError
 from hf_towers.pipeline.pipeline_stack import PIPELINE_CONFIG_CONTEXT, PipelineStack
 

@@ -32,7 +32,6 @@ from hf_towers.constructs.tarball import deterministic_tarball
 
 from . import vendor
 from .runtime.handler import props
-from .vendor import RUNTIME
 
 PHYSICAL_ID_FROM = "hf-towers:physical-id-from"
 """Metadata key read by the offline risk report (``hf_towers.risk.template_diff``)."""

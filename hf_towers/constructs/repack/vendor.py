@@ -243,9 +243,7 @@ def stage(
 
 
 @cache
-def _staged(
-    runtime: Path, requirements: Path, wheels: Path, python_tag: str, machine: str
-) -> Path:
+def _staged(runtime: Path, requirements: Path, wheels: Path, python_tag: str, machine: str) -> Path:
     return stage(runtime, requirements, wheels, python_tag=python_tag, machine=machine)
 
 

@@ -14,10 +14,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from hf_towers.constructs.model_data import ModelData
-from hf_towers.constructs.repack import RepackedModelData
-from hf_towers.constructs.repack import vendor
-from hf_towers.constructs.repack.construct import RUNTIME
+from hf_towers.constructs.repack import RepackedModelData, vendor
 from hf_towers.constructs.repack.runtime.handler import props
+from hf_towers.constructs.repack.vendor import RUNTIME
 
 
 def code_dir(tmp_path: Path, entry: str = "inference.py") -> str:
