@@ -36,7 +36,8 @@ $(FUNCTION_STAMP): $(FUNCTION_REQUIREMENTS) | $(VENV)/bin/python
 ## The repack function's wheels (make synth and make test fetch them on first use).
 function-wheels: $(FUNCTION_STAMP)
 
-$(RUNTIME_STAMP): requirements.txt pyproject.toml $(FUNCTION_STAMP) | $(VENV)/bin/python
+# Order-only: a fresh clone (or a new pin) downloads the wheels without reinstalling the venv.
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python $(FUNCTION_STAMP)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	$(PY) -m hf_towers.tools.link_node $(VENV)/bin
