@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -32,8 +33,11 @@ RUNTIME = HERE / "runtime"
 REQUIREMENTS = HERE / "requirements-function.txt"
 """The one home of the function's pins (``name==version --hash=sha256:...``)."""
 REPO = HERE.parents[2]
-WHEELS = REPO / ".venv" / "function-wheels"
-"""Where ``make function-wheels`` (part of ``make synth`` and ``make test``) downloads them."""
+WHEELS = Path(sys.prefix) / "function-wheels"
+"""Where ``make function-wheels`` (part of ``make synth`` and ``make test``) downloads them:
+``.venv/function-wheels/``, in the venv that runs the app (``cdk.json``: ``.venv/bin/python``).
+The interpreter's venv, not this checkout's: the risk report synthesizes a ref exported to a
+temporary folder with the same interpreter (``hf_towers/risk/synth.py``)."""
 FETCH_COMMAND = "make function-wheels"
 PYTHON_TAG = "cp314"
 """The wheel tag of the functions' runtime, ``lambda_.Runtime.PYTHON_3_14`` (construct.py)."""

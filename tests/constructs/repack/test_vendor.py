@@ -110,7 +110,10 @@ def test_a_missing_wheel_names_the_file_and_the_command(tmp_path: Path) -> None:
 
 
 def test_the_default_location_is_the_venvs_function_wheels() -> None:
-    assert vendor.WHEELS == vendor.REPO / ".venv" / "function-wheels"
+    """The Makefile's ``$(VENV)/function-wheels`` (gitignored with the venv), found from the
+    interpreter, so a ref exported elsewhere (the risk report) finds it too."""
+    assert Path(sys.prefix) / "function-wheels" == vendor.WHEELS
+    assert "FUNCTION_WHEELS := $(VENV)/function-wheels" in (vendor.REPO / "Makefile").read_text()
     assert ".venv/" in (vendor.REPO / ".gitignore").read_text().split()
 
 
