@@ -166,12 +166,14 @@ def test_a_staging_with_other_content_is_not_reused(wheel: Path, tmp_path: Path)
 
 def test_the_cp314_extension_falls_back_to_zlib_on_another_python(wheel: Path) -> None:
     """MiniStack runs the function on the host's Python 3.11: the shipped ``zlib_ng`` package is
-    found first but its cp314 extension does not import, so the inflater uses the system zlib."""
+    found first but its cp314 extension does not import, so the inflater and the stream path's
+    deflate use the system zlib."""
     staged = vendor.function_code()
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from handler import gzstream; import zlib_ng; "
-        "print(gzstream.BACKEND, zlib_ng.__file__.startswith(sys.argv[1]))"
+        "from handler import compressed, gzstream; import zlib_ng; "
+        "print(gzstream.BACKEND, compressed._deflate.__name__, "
+        "zlib_ng.__file__.startswith(sys.argv[1]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe, str(staged)],
@@ -180,4 +182,4 @@ def test_the_cp314_extension_falls_back_to_zlib_on_another_python(wheel: Path) -
         timeout=60,
         check=True,
     )
-    assert result.stdout.split() == ["zlib", "True"]
+    assert result.stdout.split() == ["zlib", "zlib", "True"]  # inflate and deflate both fall back
