@@ -12,8 +12,13 @@ export CDK_VALIDATION := false
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NODE_STAMP := node_modules/.installed
+# The repack function's pinned wheels (hf_towers/constructs/repack/vendor.py ships their files in
+# its asset): the Lambda's Python 3.14 x86_64 build, downloaded, never installed here.
+FUNCTION_REQUIREMENTS := hf_towers/constructs/repack/requirements-function.txt
+FUNCTION_WHEELS := $(VENV)/function-wheels
+FUNCTION_STAMP := $(FUNCTION_WHEELS)/.downloaded
 
-.PHONY: synth test lint typecheck pytest readers ceph bench bench-synth bench-repack bench-inference clean
+.PHONY: synth function-wheels test lint typecheck pytest readers ceph bench bench-synth bench-repack bench-inference clean
 
 # setuptools: the editable install of the package (the hf-towers console script) builds with the
 # venv's own (--no-build-isolation, offline-safe); Python 3.11's bundled 65.x has no bdist_wheel.
@@ -21,14 +26,26 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3 setuptools==84.2.1
 
-$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
+$(FUNCTION_STAMP): $(FUNCTION_REQUIREMENTS) | $(VENV)/bin/python
+	rm -rf $(FUNCTION_WHEELS)
+	$(PY) -m pip download -q --require-hashes --no-deps --only-binary=:all: \
+		--python-version 3.14 --implementation cp --platform manylinux2014_x86_64 \
+		-r $(FUNCTION_REQUIREMENTS) -d $(FUNCTION_WHEELS)
+	touch $@
+
+## The repack function's wheels (make synth and make test fetch them on first use).
+function-wheels: $(FUNCTION_STAMP)
+
+# Order-only: a fresh clone (or a new pin) downloads the wheels without reinstalling the venv.
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python $(FUNCTION_STAMP)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	$(PY) -m hf_towers.tools.link_node $(VENV)/bin
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-inference.txt
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-inference.txt $(FUNCTION_REQUIREMENTS)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r $(FUNCTION_REQUIREMENTS)
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(RUNTIME_STAMP)

@@ -12,6 +12,7 @@ from aws_cdk import App
 
 from hf_towers.compliance import add_nag_packs
 from hf_towers.config import ConfigError, load_config
+from hf_towers.constructs.repack.vendor import VendorError
 from hf_towers.environment import add_environment
 from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.images import ImageResolutionError
@@ -35,6 +36,8 @@ def main() -> None:
         add_environment(app, config)
     except ImageResolutionError as exc:  # versions the DLC tables do not have: the user's fix
         sys.exit(f"error: {config_path}: {exc}")
+    except VendorError as exc:  # the repack function's wheel not downloaded (or not the pinned one)
+        sys.exit(f"error: {exc}")
     add_nag_packs(app)
     app.synth()
 

@@ -20,6 +20,7 @@ from hf_towers.config.pipeline import (
     load_pipeline_config,
     load_pipeline_environments,
 )
+from hf_towers.constructs.repack.vendor import VendorError
 from hf_towers.feature_flags import BUILTIN_CLOUDFORMATION_VALIDATION, FEATURE_FLAGS
 from hf_towers.images import ImageResolutionError
 from hf_towers.pipeline.pipeline_stack import PIPELINE_CONFIG_CONTEXT, PipelineStack
@@ -45,7 +46,7 @@ def main() -> None:
         sys.exit(f"error: {exc}")
     try:
         _pipeline(app, config, environments, config_file)
-    except ImageResolutionError as exc:  # versions the DLC tables do not have: the user's fix
+    except (ImageResolutionError, VendorError) as exc:  # the user's fix: a version, make
         sys.exit(f"error: {exc}")
     add_nag_packs(app)
     app.synth()

@@ -53,3 +53,30 @@ def test_the_pipeline_app_reports_a_missing_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "no such pipeline config" in result.stderr
+
+
+def test_a_missing_function_wheel_is_a_message_naming_the_file_and_the_command(
+    tmp_path: Path,
+) -> None:
+    """As on a clone where ``make function-wheels`` has not run (the wheels folder is empty)."""
+    wheels = tmp_path / "function-wheels"
+    start = (
+        "import runpy, sys; from pathlib import Path; "
+        "from hf_towers.constructs.repack import vendor; vendor.WHEELS = Path(sys.argv[1]); "
+        "runpy.run_path('app.py', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", start, str(wheels)],
+        cwd=REPO,
+        env={**os.environ, "CDK_OUTDIR": str(tmp_path / "out")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        f"error: missing file {wheels}/zlib_ng-1.1.0-cp314-*manylinux*_x86_64*.whl: the "
+        "zlib-ng==1.1.0 wheel that hf_towers/constructs/repack/requirements-function.txt pins"
+    ) in result.stderr
+    assert "fetch it with `make function-wheels`" in result.stderr

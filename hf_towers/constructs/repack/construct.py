@@ -1,5 +1,6 @@
 """The ``RepackedModelData`` construct: a tower's code added to a ``model.tar.gz`` by a custom
-resource whose Lambda code is the ``runtime/`` folder next to this module.
+resource whose Lambda code is the ``runtime/`` folder next to this module plus the files of its
+pinned zlib-ng wheel (``vendor.py``).
 
 The output is content-addressed (``<bucket>/<tower>/<hash>/model.tar.gz``, or the prefix
 ``<tower>/<hash>/`` when uncompressed), so an unchanged input re-deploys nothing. See
@@ -29,6 +30,7 @@ from hf_towers.constructs.model_data import split_s3_uri
 from hf_towers.constructs.s3_location import s3_arn
 from hf_towers.constructs.tarball import deterministic_tarball
 
+from . import vendor
 from .runtime.handler import props
 
 PHYSICAL_ID_FROM = "hf-towers:physical-id-from"
@@ -49,8 +51,6 @@ compression and the part size, plus the owning stack id and logical id (a new lo
 new resource anyway), and the source's ETag at deploy time, which no template shows.
 ``KmsKeyArn``, ``EntryModule``, ``MaxRatio`` and ``RetainOnDelete`` update in place.
 tests/constructs/repack/test_physical_id.py checks this list against the handler."""
-RUNTIME = Path(__file__).resolve().parent / "runtime"
-"""The Lambda functions' code, shipped as it is: the ``handler`` package (stdlib + boto3)."""
 REPACK_CONCURRENCY = 10
 # Bytecode caches appear wherever tests import the code; excluded so asset hashes (and so the
 # templates) are the same on every machine.
@@ -143,6 +143,8 @@ class RepackedModelData(Construct):
         self._reads_acknowledged = False
 
         code = s3_assets.Asset(self, "Code", path=str(code_path), exclude=list(BUILD_JUNK))
+        # RUNTIME + the pinned wheel's files; VendorError (a message) when it is not downloaded.
+        function_code = vendor.function_code()
         if source_uri is not None:
             src_bucket, src_key = split_s3_uri(source_uri)
             if src_key.endswith("/") and compressed:
@@ -266,7 +268,7 @@ class RepackedModelData(Construct):
                 name,
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 handler=entry,
-                code=lambda_.Code.from_asset(str(RUNTIME), exclude=list(BUILD_JUNK)),
+                code=lambda_.Code.from_asset(str(function_code), exclude=list(BUILD_JUNK)),
                 role=role,
                 memory_size=memory_size,
                 timeout=timeout,

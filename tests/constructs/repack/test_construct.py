@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from hf_towers.constructs.model_data import ModelData
-from hf_towers.constructs.repack import RepackedModelData
-from hf_towers.constructs.repack.construct import RUNTIME
+from hf_towers.constructs.repack import RepackedModelData, vendor
 from hf_towers.constructs.repack.runtime.handler import props
+from hf_towers.constructs.repack.vendor import RUNTIME
 
 
 def code_dir(tmp_path: Path, entry: str = "inference.py") -> str:
@@ -70,17 +71,30 @@ def test_functions_run_python_314_from_the_handler_package(tmp_path: Path) -> No
     }
     assert set(handlers) == {"handler.index.on_event", "handler.index.is_complete"}
     assert handlers["handler.index.is_complete"]["Timeout"] == 900
+    assert {f["Runtime"] for f in handlers.values()} == {
+        f"python{vendor.PYTHON_TAG[2]}.{vendor.PYTHON_TAG[3:]}"  # the wheel fits the runtime
+    }
     assets = list((tmp_path / "cdk.out").glob("asset.*/handler/index.py"))
-    assert assets, "handler/ shipped at the asset root"
+    assert len(assets) == 1, "one asset, handler/ at its root"
     root = assets[0].parent.parent
     shipped = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    # Exactly the runtime folder: the handler package, never the construct.
-    assert shipped == {
+    # Exactly the runtime folder (the handler package, never the construct) and the pinned
+    # zlib-ng wheel's files at the root, where Lambda's sys.path finds them.
+    (pin,) = vendor.read_pins(vendor.REQUIREMENTS)
+    wheel = vendor.find_wheel(pin, vendor.WHEELS, python_tag="cp314", machine="x86_64")
+    with zipfile.ZipFile(wheel) as archive:
+        members = {name for name in archive.namelist() if not name.endswith("/")}
+    assert shipped == members | {
         p.relative_to(RUNTIME).as_posix()
         for p in RUNTIME.rglob("*.py")
         if "__pycache__" not in p.parts
     }
-    assert "handler/props.py" in shipped and "construct.py" not in shipped
+    assert {"handler/props.py", "zlib_ng/zlib_ng.cpython-314-x86_64-linux-gnu.so"} <= shipped
+    assert "construct.py" not in shipped and "requirements-function.txt" not in shipped
+    assert "vendor.py" not in shipped
+    # Both functions run that one asset.
+    keys = {f["Code"]["S3Key"] for f in handlers.values()}
+    assert keys == {f"{root.name.removeprefix('asset.')}.zip"}
 
 
 def test_custom_resource_properties(tmp_path: Path) -> None:
