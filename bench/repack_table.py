@@ -63,7 +63,8 @@ def main() -> None:
         print("| " + " | ".join(cells) + " |")
     print()
     print(
-        f"| server | size | weights | tool | CPU: ours + server's | all of it on {cores} cores "
+        f"| server | size | weights | tool | CPU: ours + server's (+ the bench's byte-counting "
+        f"proxy) | all of it on {cores} cores "
         "| measured | server's CPU for its copy alone |"
     )
     print("|---|---|---|---|---|---|---|---|")
@@ -77,7 +78,8 @@ def main() -> None:
                 size.replace("MiB", " MiB"),
                 kind,
                 tool.replace("ours_", "ours, ").replace("sdk", "SDK"),
-                f"{cpu['tool']:.1f} s + {cpu['server']:.1f} s",
+                f"{cpu['tool']:.1f} s + {cpu['server']:.1f} s"
+                + (f" + {cpu['proxy']:.1f} s" if "proxy" in cpu else ""),
                 f"{e[tool]['cpu_bound_seconds']:.1f} s",
                 f"{e[tool]['seconds']['median']:.1f} s",
                 f"{e['server_copy_cpu_seconds']:.1f} s" if tool == "ours_fast" else "",
