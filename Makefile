@@ -55,6 +55,8 @@ $(NODE_STAMP): package.json package-lock.json $(RUNTIME_STAMP)
 ## Synthesize every stack of a config (default: the built-in one), run cdk-nag packs and
 ## cfn-lint, print a summary:  make synth [CONFIG=config/prod.yaml]
 CONFIG ?= config/default.yaml
+## Test processes (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs them in this one.
+PYTEST_WORKERS ?= auto
 synth: $(RUNTIME_STAMP) $(NODE_STAMP)
 	$(PY) -m hf_towers.tools.synth_check --config $(CONFIG)
 
@@ -85,7 +87,7 @@ ceph:
 
 pytest: $(DEV_STAMP) $(NODE_STAMP) readers
 	$(PY) -m tests.integration.ministack_venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 ## The gate: lint, types, tests.
 test: lint typecheck pytest
