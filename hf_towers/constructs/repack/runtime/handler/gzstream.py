@@ -48,48 +48,41 @@ KEEP_POINTS = 32
 Z_NO_FLUSH, Z_OK, Z_STREAM_END, Z_NEED_DICT, Z_BUF_ERROR, Z_BLOCK = 0, 0, 1, 2, -5, 5
 
 
-class _ZStream(ctypes.Structure):
-    """``z_stream`` of zlib.h (same layout on every LP64/LLP64 platform zlib supports)."""
-
-    _fields_ = [
-        ("next_in", ctypes.c_void_p),
-        ("avail_in", ctypes.c_uint),
-        ("total_in", ctypes.c_ulong),
-        ("next_out", ctypes.c_void_p),
-        ("avail_out", ctypes.c_uint),
-        ("total_out", ctypes.c_ulong),
-        ("msg", ctypes.c_char_p),
-        ("state", ctypes.c_void_p),
-        ("zalloc", ctypes.c_void_p),
-        ("zfree", ctypes.c_void_p),
-        ("opaque", ctypes.c_void_p),
-        ("data_type", ctypes.c_int),
-        ("adler", ctypes.c_ulong),
-        ("reserved", ctypes.c_ulong),
-    ]
-
-
-class _ZngStream(ctypes.Structure):
-    """``zng_stream`` of zlib-ng's native ``zlib-ng.h``: ``size_t`` totals, a 32-bit ``adler``.
-    ``zng_inflateInit2_`` checks ``sizeof`` and the major version, so a layout change fails
-    init (and the next backend is used) rather than corrupting memory."""
-
-    _fields_ = [
+def _stream_struct(name: str, total: Any, adler: Any, doc: str) -> type[ctypes.Structure]:
+    """A ``z_stream``-shaped ``ctypes.Structure`` with the given total and check-value types."""
+    fields = [
         ("next_in", ctypes.c_void_p),
         ("avail_in", ctypes.c_uint32),
-        ("total_in", ctypes.c_size_t),
+        ("total_in", total),
         ("next_out", ctypes.c_void_p),
         ("avail_out", ctypes.c_uint32),
-        ("total_out", ctypes.c_size_t),
+        ("total_out", total),
         ("msg", ctypes.c_char_p),
         ("state", ctypes.c_void_p),
         ("zalloc", ctypes.c_void_p),
         ("zfree", ctypes.c_void_p),
         ("opaque", ctypes.c_void_p),
         ("data_type", ctypes.c_int),
-        ("adler", ctypes.c_uint32),
+        ("adler", adler),
         ("reserved", ctypes.c_ulong),
     ]
+    return type(name, (ctypes.Structure,), {"_fields_": fields, "__doc__": doc})
+
+
+_ZStream = _stream_struct(
+    "_ZStream",
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    "``z_stream`` of zlib.h (same layout on every LP64/LLP64 platform zlib supports).",
+)
+_ZngStream = _stream_struct(
+    "_ZngStream",
+    ctypes.c_size_t,
+    ctypes.c_uint32,
+    "``zng_stream`` of zlib-ng's native ``zlib-ng.h``: ``size_t`` totals, a 32-bit ``adler``. "
+    "``zng_inflateInit2_`` checks ``sizeof`` and the major version, so a layout change fails "
+    "init (and the next backend is used) rather than corrupting memory.",
+)
 
 
 @dataclass(frozen=True)
