@@ -549,40 +549,6 @@ def bench_case(
     return entry
 
 
-def print_table(results: dict[str, Any]) -> None:
-    print(
-        "\nserver size kind | SDK | ours fast (x SDK) | ours stream (x SDK) | server copy | fast/copy | fast RSS / written"
-    )
-    for server, sizes in results["servers"].items():
-        for label, kinds in sizes.items():
-            for kind, e in kinds.items():
-                med = {t: f"{e[t]['seconds']['median']:.1f} s" if t in e else "-" for t in TOOLS}
-                times = {t: e.get(f"ratio_sdk_over_{t}") for t in ("ours_fast", "ours_stream")}
-                vs = {t: f" ({x:.1f}x)" if x else "" for t, x in times.items()}
-                fast = e.get("ours_fast")
-                ratio = e.get("ratio_ours_fast_over_server_copy")
-                print(
-                    f"{server} {label} {kind} | {med['sdk']} | {med['ours_fast']}{vs['ours_fast']}"
-                    f" | {med['ours_stream']}{vs['ours_stream']} | "
-                    f"{e['server_copy_seconds']['median']:.1f} s | "
-                    f"{f'{ratio:.2f}' if ratio else '-'} | "
-                    + (
-                        f"{fast['peak_rss_bytes'] / MIB:.0f} MiB / "
-                        f"{fast['s3_bytes_written'] / MIB:.1f} MiB"
-                        if fast
-                        else "-"
-                    )
-                )
-                for tool in TOOLS:
-                    if tool in e:
-                        cpu = e[tool]["cpu_seconds"]
-                        print(
-                            f"    {tool}: CPU {cpu['tool']:.1f} s ours + {cpu['server']:.1f} s "
-                            f"server + {cpu['proxy']:.1f} s proxy = at least {e[tool]['cpu_bound_seconds']:.1f} s on "
-                            f"{os.cpu_count()} cores"
-                        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child")
@@ -652,7 +618,9 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print_table(results)
+    from bench.repack_table import tables  # the README's tables, one formatter for both
+
+    tables(results)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ def ours(e: dict[str, Any], tool: str) -> str:
     return seconds(e[tool]) + (f" ({ratio:.1f}x)" if ratio else "")
 
 
-def main() -> None:
-    results = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else RESULTS).read_text())
+def tables(results: dict[str, Any]) -> None:
+    """Print both tables of a results document (also ``make bench-repack``'s last output)."""
     cores = results["machine"]["cpus"]
     print(
         "| server | size | weights | SDK `repack_model` | ours, fast path (SDK / ours) "
@@ -85,6 +85,10 @@ def main() -> None:
                 f"{e['server_copy_cpu_seconds']:.1f} s" if tool == "ours_fast" else "",
             ]
             print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    tables(json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else RESULTS).read_text()))
 
 
 if __name__ == "__main__":
